@@ -1,0 +1,187 @@
+"""Reading images and videos, and listing the inputs a user names.
+
+Images come in as RGB uint8 arrays whatever the file holds: EXIF orientation is
+applied, alpha is composited on white, grayscale and 16-bit are converted.
+Errors are :class:`InputError` with a message that names the file.
+"""
+
+from __future__ import annotations
+
+import glob
+import io as _io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .detection import to_rgb_uint8
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
+VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
+#: images with more pixels than this are refused (decompression bombs)
+MAX_PIXELS = 100_000_000
+
+
+class InputError(ValueError):
+    """An input that cannot be read; the message names it and says what is wrong."""
+
+
+def _exif_orientation(data: bytes) -> int:
+    try:
+        from PIL import Image  # optional: only for EXIF orientation
+
+        with Image.open(_io.BytesIO(data)) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:
+        return 1
+
+
+_ORIENT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: np.rot90(a[:, ::-1], 1), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a[:, ::-1], -1), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
+    """Encoded image bytes -> RGB uint8 array (EXIF orientation applied)."""
+    if not data:
+        raise InputError(f"{name}: empty file")
+    buf = np.frombuffer(data, np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        image = _decode_with_pil(data, name)
+    else:
+        if image.ndim == 3 and image.shape[2] == 3:
+            image = image[:, :, ::-1]
+        elif image.ndim == 3 and image.shape[2] == 4:
+            image = image[:, :, [2, 1, 0, 3]]
+    if image.shape[0] * image.shape[1] > MAX_PIXELS:
+        raise InputError(f"{name}: image too large ({image.shape[1]}x{image.shape[0]} pixels; limit {MAX_PIXELS})")
+    rgb = to_rgb_uint8(image)
+    if data[:2] == b"\xff\xd8":  # JPEG: apply EXIF orientation
+        orientation = _exif_orientation(data)
+        if orientation in _ORIENT:
+            rgb = _ORIENT[orientation](rgb)
+    return np.ascontiguousarray(rgb)
+
+
+def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
+    try:
+        from PIL import Image, ImageOps
+
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        with Image.open(_io.BytesIO(data)) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGBA" if "A" in im.getbands() else "RGB"))
+    except Exception as exc:  # noqa: BLE001 - any decoder failure means "not an image we can read"
+        raise InputError(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+
+def load_image(source) -> np.ndarray:
+    """A path, bytes, PIL image or array -> RGB uint8 array.
+
+    Arrays are taken as RGB (or grayscale / RGBA); convert BGR arrays from
+    OpenCV with ``image[:, :, ::-1]`` first.
+    """
+    if isinstance(source, np.ndarray):
+        return to_rgb_uint8(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return decode_image(bytes(source))
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{path}: no such file")
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory, not an image")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        return decode_image(data, str(path))
+    if hasattr(source, "convert") and hasattr(source, "size"):  # PIL image
+        from PIL import ImageOps
+
+        return to_rgb_uint8(np.asarray(ImageOps.exif_transpose(source).convert("RGB")))
+    raise InputError(f"unsupported input type {type(source).__name__}: give a path, bytes, a PIL image or an RGB array")
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass
+class VideoFrame:
+    index: int
+    time_s: float
+    image: np.ndarray  # RGB
+
+
+def iter_video(path: str | Path, every_n: int = 1, fps: float | None = None) -> Iterator[VideoFrame]:
+    """Frames of a video as RGB arrays: every ``every_n``-th frame, or about ``fps`` frames per second."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise InputError(f"{path}: not a readable video")
+    try:
+        native = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        step = max(1, int(every_n))
+        if fps and native > 0:
+            step = max(1, int(round(native / fps)))
+        index, produced = 0, 0
+        while True:
+            ok = cap.grab()
+            if not ok:
+                break
+            if index % step == 0:
+                ok, frame = cap.retrieve()
+                if not ok or frame is None:
+                    break
+                t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if native > 0:
+                    t = index / native
+                produced += 1
+                yield VideoFrame(index=index, time_s=round(float(t), 3), image=frame[:, :, ::-1].copy())
+            index += 1
+        if produced == 0:
+            raise InputError(f"{path}: no frame could be decoded")
+    finally:
+        cap.release()
+
+
+def expand_inputs(items: list[str], recursive: bool = True) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Files, directories (searched recursively) and glob patterns -> (media files, [(input, error)])."""
+    files: list[Path] = []
+    missing: list[tuple[str, str]] = []
+    seen = set()
+
+    def add(p: Path):
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(p)
+
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            for p in sorted(path.glob(pattern)):
+                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+                    add(p)
+        elif path.exists():
+            add(path)
+        elif any(ch in item for ch in "*?["):
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                missing.append((item, "no file matches this pattern"))
+            for m in matches:
+                if Path(m).is_file():
+                    add(Path(m))
+        else:
+            missing.append((item, "no such file or directory"))
+    return files, missing

@@ -39,8 +39,17 @@ def _get_detector(score_threshold: float) -> FaceDetector:
     return _detector
 
 
-def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE) -> PreparedFace:
-    """Detect the main face of one image (padded by ``pad`` of its size on each side) and align it."""
+#: where the 5 landmarks sit, as fractions of a tight face box (average of RetinaFace on face crops)
+TIGHT_CROP_LANDMARKS = np.array([[0.31, 0.42], [0.69, 0.42], [0.50, 0.60], [0.35, 0.78], [0.65, 0.78]], np.float32)
+
+
+def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE,
+                  fallback: bool = False) -> PreparedFace:
+    """Detect the main face of one image (padded by ``pad`` of its size on each side) and align it.
+
+    With ``fallback``, an image in which no face is found is taken as a tight face crop
+    (landmarks at their average place in a face box); such crops get ``det_score`` 0.
+    """
     try:
         image = load_image(path)
     except InputError as exc:
@@ -50,7 +59,11 @@ def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0
     padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=(127, 127, 127))
     faces = _get_detector(score_threshold).detect(padded)
     if not faces:
-        return PreparedFace(None, None, 0.0, "no face found")
+        if not fallback:
+            return PreparedFace(None, None, 0.0, "no face found")
+        landmarks = TIGHT_CROP_LANDMARKS * [w, h]
+        crop, _ = align_face_with_validity(image, landmarks, size)
+        return PreparedFace(crop, transform_points(landmarks, estimate_transform(landmarks, size)), 0.0, None)
     # The image is a face crop: prefer a large face near the centre.
     cx, cy = padded.shape[1] / 2, padded.shape[0] / 2
 
@@ -67,13 +80,12 @@ def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0
 
 
 def _work(args):
-    path, pad, thr, size = args
-    res = prepare_image(path, pad, thr, size)
-    return res
+    return prepare_image(*args)
 
 
 def prepare_dataset(records: list[Record], out_dir: str | Path, root: str | Path | None = None, workers: int = 2,
-                    pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE, progress: bool = True) -> dict:
+                    pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE, progress: bool = True,
+                    fallback: bool = False) -> dict:
     """Cache aligned crops of ``records`` in ``out_dir`` (crops.npy, landmarks.npy, index.csv, skipped.csv)."""
     from tqdm import tqdm
 
@@ -81,7 +93,7 @@ def prepare_dataset(records: list[Record], out_dir: str | Path, root: str | Path
     out.mkdir(parents=True, exist_ok=True)
     root = Path(root).resolve() if root else None
     crops, lmks, rows, skipped = [], [], [], []
-    jobs = [(str(r.path), pad, score_threshold, size) for r in records]
+    jobs = [(str(r.path), pad, score_threshold, size, fallback) for r in records]
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
         results = pool.map(_work, jobs, chunksize=32)
         for rec, res in tqdm(zip(records, results), total=len(records), disable=not progress, desc="prepare"):

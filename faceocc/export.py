@@ -1,0 +1,194 @@
+"""Export a trained checkpoint to ONNX (fp32, int8) and to the drop-in ``binary224`` classifier.
+
+- ``faceocc``: the full multi-task model (input ``image`` N x 3 x 112 x 112 RGB 0-255),
+  with metadata (labels, input size, normalisation, version), checked against PyTorch.
+- ``int8``: static, per-channel QDQ quantization with calibration crops (dynamic
+  int8 wrecks depthwise convolutions), followed by an agreement check with fp32.
+- ``binary224``: input N x 3 x 224 x 224 float RGB normalised with ImageNet
+  mean/std, output N x 2 logits ``[clean, occluded]``; the graph un-normalises
+  and resizes to the model's own input size itself.
+
+Needs torch (``pip install faceocc[train]``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .alignment import CROP_SIZE, PART_NAMES
+from .datasets import OCCLUDER_TYPES
+from .model import FORMAT, REQUIRED_OUTPUTS
+
+BINARY_FORMAT = "faceocc-binary224-v1"
+
+
+def load_checkpoint(path: str | Path):
+    """A checkpoint written by ``faceocc train`` -> (network in eval mode, checkpoint dict)."""
+    import torch
+
+    from .train.network import OcclusionNet
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    net = OcclusionNet(input_size=ckpt.get("input_size", CROP_SIZE), pretrained=False)
+    net.load_state_dict(ckpt["model"])
+    net.eval()
+    return net, ckpt
+
+
+def _metadata(ckpt: dict, extra: dict | None = None) -> dict[str, str]:
+    meta = {
+        "faceocc_format": FORMAT,
+        "faceocc_version": __version__,
+        "input_size": str(ckpt.get("input_size", CROP_SIZE)),
+        "input": "image: N x 3 x S x S float32 RGB 0-255, aligned with faceocc.alignment (normalisation inside the graph)",
+        "occluders": json.dumps(list(OCCLUDER_TYPES)),
+        "parts": json.dumps(list(PART_NAMES)),
+        "threshold": str(ckpt.get("threshold", 0.5)),
+        "metrics": json.dumps(ckpt.get("metrics", {})),
+        "config": json.dumps(ckpt.get("config", {})),
+    }
+    meta.update(extra or {})
+    return meta
+
+
+def _set_metadata(path: Path, meta: dict[str, str]) -> None:
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for k, v in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, str(v)
+    onnx.save(model, str(path))
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | None = None, opset: int = 17) -> dict:
+    """Checkpoint -> fp32 ONNX; returns {'max_abs_diff': ...} measured on ``sample`` crops (N x S x S x 3 uint8)."""
+    import torch
+
+    from .runtime import create_session
+
+    net, ckpt = load_checkpoint(checkpoint)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    size = net.input_size
+
+    class Exportable(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, image):
+            o = self.inner(image)
+            return tuple(o[name] for name in REQUIRED_OUTPUTS)
+
+    dummy = torch.rand(2, 3, size, size) * 255
+    torch.onnx.export(Exportable(net).eval(), (dummy,), str(out), input_names=["image"], output_names=list(REQUIRED_OUTPUTS),
+                      dynamic_axes={"image": {0: "N"}, **{n: {0: "N"} for n in REQUIRED_OUTPUTS}}, opset_version=opset,
+                      dynamo=False)
+    _set_metadata(out, _metadata(ckpt))
+    if sample is None:
+        sample = (np.random.default_rng(0).random((8, size, size, 3)) * 255).astype(np.uint8)
+    x = sample.astype(np.float32).transpose(0, 3, 1, 2)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(x))
+    got = create_session(out).run(list(REQUIRED_OUTPUTS), {"image": x})
+    diff = max(float(np.abs(ref[n].numpy() - g).max()) for n, g in zip(REQUIRED_OUTPUTS, got))
+    return {"path": str(out), "max_abs_diff": diff, "bytes": out.stat().st_size}
+
+
+def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarray) -> dict:
+    """Static per-channel QDQ int8 quantization with calibration crops, then an agreement check."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fp32_path, out = Path(fp32_path), Path(out)
+    prepped = out.with_suffix(".prep.onnx")
+    quant_pre_process(str(fp32_path), str(prepped), skip_symbolic_shape=True)
+    batches = [calibration[i:i + 16].astype(np.float32).transpose(0, 3, 1, 2) for i in range(0, len(calibration), 16)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(batches)
+
+        def get_next(self):
+            b = next(self.it, None)
+            return None if b is None else {"image": np.ascontiguousarray(b)}
+
+    # Keep the small map head and the measuring einsum in float: they are cheap and sensitive.
+    quantize_static(str(prepped), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    prepped.unlink(missing_ok=True)
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
+    meta["quantization"] = "static per-channel QDQ int8"
+    _set_metadata(out, meta)
+    return {"path": str(out), "bytes": out.stat().st_size, **compare_models(fp32_path, out, calibration)}
+
+
+def compare_models(a: str | Path, b: str | Path, crops: np.ndarray) -> dict:
+    """Agreement of two faceocc models on crops: verdict agreement and max/mean score differences."""
+    from .model import OcclusionModel
+
+    ma, mb = OcclusionModel(a, threads=1), OcclusionModel(b, threads=1)
+    pa, pb = ma.predict(crops), mb.predict(crops)
+    return {
+        "verdict_agreement": float(np.mean((pa.occluded >= 0.5) == (pb.occluded >= 0.5))),
+        "occluded_max_abs_diff": float(np.abs(pa.occluded - pb.occluded).max()),
+        "occluded_mean_abs_diff": float(np.abs(pa.occluded - pb.occluded).mean()),
+        "coverage_mean_abs_diff": float(np.abs(pa.coverage - pb.coverage).mean()),
+    }
+
+
+def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dict:
+    """The drop-in classifier: N x 3 x 224 x 224 ImageNet-normalised RGB -> N x 2 logits [clean, occluded]."""
+    import torch
+    import torch.nn.functional as F
+
+    from .train.network import IMAGENET_MEAN, IMAGENET_STD
+
+    net, ckpt = load_checkpoint(checkpoint)
+    size = net.input_size
+
+    class Binary224(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+        def forward(self, x):
+            rgb = (x * self.std + self.mean) * 255.0
+            rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+            logits, _ = self.inner.forward_logits(rgb)
+            occ = logits[:, :1]
+            return torch.cat([torch.zeros_like(occ), occ], dim=1)  # softmax([0, z]) == [1 - sigmoid(z), sigmoid(z)]
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.randn(2, 3, 224, 224)
+    torch.onnx.export(Binary224(net).eval(), (dummy,), str(out), input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=opset, dynamo=False)
+    meta = _metadata(ckpt, {"faceocc_format": BINARY_FORMAT,
+                            "input": "input: N x 3 x 224 x 224 float32 RGB, (x/255 - ImageNet mean) / ImageNet std",
+                            "output": "logits: N x 2 [clean, occluded]; softmax gives probabilities"})
+    _set_metadata(out, meta)
+    return {"path": str(out), "bytes": out.stat().st_size}
+
+
+def crops_to_imagenet224(crops: np.ndarray) -> np.ndarray:
+    """Aligned uint8 crops -> the binary224 model's input (N x 3 x 224 x 224, ImageNet normalised)."""
+    import cv2
+
+    from .train.network import IMAGENET_MEAN, IMAGENET_STD
+
+    big = np.stack([cv2.resize(c, (224, 224), interpolation=cv2.INTER_LINEAR) for c in crops]).astype(np.float32) / 255.0
+    big = (big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    return np.ascontiguousarray(big.transpose(0, 3, 1, 2))

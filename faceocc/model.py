@@ -1,0 +1,105 @@
+"""The occlusion model at inference time: an ONNX file run by onnxruntime.
+
+A faceocc model file is an ONNX graph with input ``image`` (``N x 3 x S x S``
+float RGB 0-255, an aligned crop) and outputs ``occluded``, ``occluders``,
+``parts``, ``coverage``, ``occlusion_map``, plus metadata (``faceocc_version``,
+``faceocc_format``, labels, input size). See ``faceocc/train/network.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .alignment import CROP_SIZE, PART_NAMES
+from .datasets import OCCLUDER_TYPES
+from .runtime import create_session
+
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_MODEL = MODELS_DIR / "faceocc_mbv2_int8.onnx"
+FORMAT = "faceocc-occlusion-v1"
+REQUIRED_OUTPUTS = ("occluded", "occluders", "parts", "coverage", "occlusion_map")
+
+
+class ModelError(ValueError):
+    """A model file that is missing, unreadable or not a faceocc model."""
+
+
+@dataclass
+class ModelOutput:
+    """Predictions for a batch of N aligned crops."""
+
+    occluded: np.ndarray  # N
+    occluders: np.ndarray  # N x 5 (OCCLUDER_TYPES order)
+    parts: np.ndarray  # N x 5 (PART_NAMES order)
+    coverage: np.ndarray  # N
+    occlusion_map: np.ndarray  # N x M x M
+
+    def __len__(self) -> int:
+        return len(self.occluded)
+
+    def row(self, i: int) -> dict:
+        return {
+            "occlusion_score": float(self.occluded[i]),
+            "occluders": {name: float(v) for name, v in zip(OCCLUDER_TYPES, self.occluders[i])},
+            "parts": {name: float(v) for name, v in zip(PART_NAMES, self.parts[i])},
+            "coverage": float(self.coverage[i]),
+        }
+
+
+def resolve_model_path(model: str | Path | None) -> Path:
+    if model in (None, "", "default"):
+        return DEFAULT_MODEL
+    path = Path(model)
+    if not path.exists() and (MODELS_DIR / str(model)).exists():
+        path = MODELS_DIR / str(model)
+    return path
+
+
+class OcclusionModel:
+    """Runs a faceocc ONNX model on aligned face crops.
+
+    >>> model = OcclusionModel()              # the shipped default
+    >>> out = model.predict(crops)            # crops: N x 112 x 112 x 3 uint8 RGB
+    """
+
+    def __init__(self, path: str | Path | None = None, threads: int = 0):
+        self.path = resolve_model_path(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found")
+        try:
+            self.session = create_session(self.path, threads=threads)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types
+            raise ModelError(f"{self.path}: not a readable ONNX model ({type(exc).__name__})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        outputs = [o.name for o in self.session.get_outputs()]
+        if meta.get("faceocc_format") != FORMAT or any(name not in outputs for name in REQUIRED_OUTPUTS):
+            raise ModelError(f"{self.path}: not a faceocc occlusion model (format {meta.get('faceocc_format')!r}, outputs {outputs})")
+        self.metadata = {k: (json.loads(v) if v[:1] in "[{" else v) for k, v in meta.items()}
+        self.input_name = self.session.get_inputs()[0].name
+        self.input_size = int(self.metadata.get("input_size", CROP_SIZE))
+        self.threshold = float(self.metadata.get("threshold", 0.5))
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def predict(self, crops: np.ndarray, batch_size: int = 32) -> ModelOutput:
+        """Predict for aligned RGB crops (N x S x S x 3 uint8, or one S x S x 3 crop)."""
+        crops = np.asarray(crops)
+        if crops.ndim == 3:
+            crops = crops[None]
+        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
+            raise ValueError(f"expected aligned crops of shape N x {self.input_size} x {self.input_size} x 3, got {crops.shape}")
+        chunks = []
+        for start in range(0, len(crops), batch_size):
+            batch = crops[start:start + batch_size].astype(np.float32).transpose(0, 3, 1, 2)
+            chunks.append(self.session.run(list(REQUIRED_OUTPUTS), {self.input_name: np.ascontiguousarray(batch)}))
+        if not chunks:
+            m = self.input_size // 4
+            return ModelOutput(np.zeros(0), np.zeros((0, 5)), np.zeros((0, 5)), np.zeros(0), np.zeros((0, m, m)))
+        joined = [np.concatenate([c[i] for c in chunks]) for i in range(len(REQUIRED_OUTPUTS))]
+        return ModelOutput(*[j.astype(np.float32) for j in joined])

@@ -1,0 +1,200 @@
+"""Training samples: cached aligned crops, synthetic occluders pasted on the fly, augmentation, targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..alignment import part_masks
+from ..datasets import OCCLUDER_TYPES, label_targets
+
+
+@dataclass
+class FaceSet:
+    """Aligned crops with their landmarks (crop pixels) and labels; a view on a CropCache."""
+
+    crops: np.ndarray  # N x S x S x 3 uint8
+    landmarks: np.ndarray  # N x 5 x 2
+    labels: list[str]
+    sources: list[str]
+    groups: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, idx) -> "FaceSet":
+        idx = np.asarray(idx, dtype=int)
+        return FaceSet(np.asarray(self.crops[idx]), self.landmarks[idx], [self.labels[i] for i in idx],
+                       [self.sources[i] for i in idx], [self.groups[i] for i in idx])
+
+
+def pseudo_mask_map(size: int) -> np.ndarray:
+    """Where a worn face mask sits in the canonical frame: lower nose, mouth and chin."""
+    masks = part_masks(size)
+    nose = masks["nose"].copy()
+    nose[: int(size * 0.56)] = 0.0  # the mask covers the lower part of the nose
+    return np.clip(np.maximum.reduce([nose, masks["mouth"], masks["chin"]]), 0, 1)
+
+
+def _random_affine(rng: np.random.Generator, size: int, strength: float) -> np.ndarray:
+    angle = rng.normal(0, 6 * strength)
+    scale = 1.0 + rng.normal(0, 0.06 * strength)
+    tx, ty = rng.normal(0, 2.5 * strength, 2) * size / 112
+    m = cv2.getRotationMatrix2D((size / 2, size / 2), angle, scale)
+    m[:, 2] += (tx, ty)
+    return m
+
+
+def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, strength: float = 1.0):
+    """Photometric and small geometric augmentation; the occlusion map follows the geometry."""
+    size = image.shape[0]
+    if rng.random() < 0.5:
+        image, occ = image[:, ::-1], occ[:, ::-1]
+    if strength > 0:
+        m = _random_affine(rng, size, strength)
+        image = cv2.warpAffine(np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        occ = cv2.warpAffine(np.ascontiguousarray(occ), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    img = image.astype(np.float32)
+    if strength > 0:
+        img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
+        img = img * rng.uniform(0.9, 1.1, size=3)  # white balance
+        if rng.random() < 0.1:
+            img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
+        img = np.clip(img, 0, 255)
+        if rng.random() < 0.25:
+            k = rng.choice([3, 5])
+            img = cv2.GaussianBlur(img, (k, k), 0)
+        if rng.random() < 0.25:  # low resolution
+            f = rng.uniform(0.3, 0.7)
+            small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+            img = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
+        if rng.random() < 0.3:
+            ok, enc = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+            img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED).astype(np.float32)
+        if rng.random() < 0.2:
+            img = img + rng.normal(0, rng.uniform(2, 8), img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(occ)
+
+
+class OcclusionTrainingSet(Dataset):
+    """Each item: one face, maybe with a pasted occluder, augmented, with all targets.
+
+    Returns a dict of tensors: ``image`` (3 x S x S float 0-255), ``occluded``, ``types``
+    (5), ``types_w`` (5; 0 where the type is unknown), ``map`` (M x M target),
+    ``map_w`` (M x M pixel weights; 0 where unknown), ``measure_w`` (weight of the
+    parts/coverage targets derived from the map), ``label_id``.
+    """
+
+    def __init__(self, faces: FaceSet, library=None, synth_prob: float = 0.55, synth_on_occluded: float = 0.15,
+                 pseudo_mask_map_weight: float = 0.3, augment_strength: float = 1.0, seed: int = 0,
+                 fixed: bool = False, synth_weights: dict | None = None):
+        self.faces = faces
+        self.library = library
+        self.synth_prob = synth_prob if library is not None else 0.0
+        self.synth_on_occluded = synth_on_occluded if library is not None else 0.0
+        self.pseudo_weight = pseudo_mask_map_weight
+        self.strength = augment_strength
+        self.seed = seed
+        self.fixed = fixed  # the same sample for an index every time (validation sets)
+        self.synth_weights = synth_weights
+        self.size = faces.crops.shape[1]
+        self.map_size = self.size // 4
+        self.pseudo = pseudo_mask_map(self.size)
+        self.face_region = part_masks(self.size)["face"]
+        self.epoch = 0
+        self.label_names = sorted(set(faces.labels))
+
+    def __len__(self) -> int:
+        return len(self.faces)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if self.fixed:
+            return np.random.default_rng([self.seed, index])
+        return np.random.default_rng([self.seed, self.epoch, index, np.random.randint(1 << 30)])
+
+    def sample(self, index: int) -> dict:
+        """The numpy sample (before tensors): also used for grids and synthetic test sets."""
+        rng = self._rng(index)
+        crop = np.asarray(self.faces.crops[index])
+        landmarks = self.faces.landmarks[index]
+        label = self.faces.labels[index]
+        occluded, types, types_w = label_targets(label)
+        size = self.size
+        occ = np.zeros((size, size), np.float32)
+        occ_w = np.ones((size, size), np.float32)
+        measure_w = 1.0
+        kind = "none"
+        if label != "clean" and label != "eyeglasses":
+            if "mask" in label.split("+") and self.pseudo_weight > 0:
+                occ = self.pseudo.copy()
+                occ_w = np.maximum(np.maximum.reduce([m for k, m in part_masks(size).items() if k != "face"]) * self.pseudo_weight, 0)
+                measure_w = self.pseudo_weight
+            else:
+                occ_w[:] = 0.0  # real occlusion without a map: no pixel supervision
+                measure_w = 0.0
+        p = self.synth_prob if not occluded else self.synth_on_occluded
+        image = crop
+        if self.library is not None and rng.random() < p:
+            from ..synthesis import synthesize
+
+            syn = synthesize(crop, landmarks, self.library, rng, weights=self.synth_weights)
+            image, kind = syn.image, syn.kind
+            pasted = syn.occlusion.astype(np.float32)
+            occ = np.maximum(occ, pasted)
+            occ_w = np.where(pasted > 0.5, 1.0, occ_w).astype(np.float32)
+            for i, name in enumerate(OCCLUDER_TYPES):
+                if syn.occluders.get(name, 0) > 0.5:
+                    types[i] = 1.0
+                    types_w[i] = 1.0
+            from ..synthesis import labels_from_mask
+
+            occluded = float(occluded > 0.5 or labels_from_mask(pasted, syn.occluders)["occluded"])
+        image, occ = augment(image, np.stack([occ, occ_w], axis=2), rng, self.strength)
+        occ, occ_w = occ[..., 0], occ[..., 1]
+        small = cv2.resize(occ, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
+        small_w = cv2.resize(occ_w, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
+        return {"image": image, "occluded": float(occluded), "types": types, "types_w": types_w, "map": small,
+                "map_w": small_w, "measure_w": float(measure_w), "kind": kind, "label": label}
+
+    def __getitem__(self, index: int) -> dict:
+        s = self.sample(index)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(s["image"].transpose(2, 0, 1))).float(),
+            "occluded": torch.tensor(s["occluded"], dtype=torch.float32),
+            "types": torch.from_numpy(s["types"]),
+            "types_w": torch.from_numpy(s["types_w"]),
+            "map": torch.from_numpy(s["map"]),
+            "map_w": torch.from_numpy(s["map_w"]),
+            "measure_w": torch.tensor(s["measure_w"], dtype=torch.float32),
+        }
+
+
+def sampling_weights(labels: list[str], mode: str) -> tuple[np.ndarray, int] | None:
+    """Per-sample weights and epoch length for over- or under-sampling by label (None: plain shuffling)."""
+    if mode == "none":
+        return None
+    values, counts = np.unique(labels, return_counts=True)
+    per_label = dict(zip(values, counts))
+    weights = np.array([1.0 / per_label[label] for label in labels])
+    n = len(values) * (counts.max() if mode == "oversample" else counts.min())
+    return weights / weights.sum(), int(n)
+
+
+def class_weights(positive_fraction: float, mode: str) -> tuple[float, float]:
+    """(weight of negatives, weight of positives) for the occluded head.
+
+    ``balanced``: n / (2 n_c) (scikit-learn's formula); ``inverse``: 1 / frequency,
+    normalised so that the two weights average 1; ``none``: (1, 1).
+    """
+    p = float(np.clip(positive_fraction, 1e-3, 1 - 1e-3))
+    if mode == "balanced":
+        return 1.0 / (2 * (1 - p)), 1.0 / (2 * p)
+    if mode == "inverse":
+        w0, w1 = 1 / (1 - p), 1 / p
+        s = (w0 + w1) / 2
+        return w0 / s, w1 / s
+    return 1.0, 1.0

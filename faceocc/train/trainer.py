@@ -1,0 +1,301 @@
+"""``faceocc train``: the training loop (early stopping, best checkpoint, resume, CSV and TensorBoard logs)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from ..datasets import apply_audit, load_dataset, read_audit
+from .config import TrainConfig
+from .data import FaceSet, OcclusionTrainingSet, class_weights, sampling_weights
+from .losses import coverage_weighted_mse, focal_bce, map_bce
+from .network import OcclusionNet
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _split_of(path: str, split: str) -> str:
+    if split:
+        return split
+    h = int(hashlib.md5(path.encode()).hexdigest()[:8], 16) % 10
+    return "val" if h == 0 else "train"
+
+
+def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
+    """Dataset -> aligned crops (prepared once into the cache) -> FaceSets per split."""
+    from ..prepare import CropCache, prepare_dataset
+
+    records = load_dataset(config.data)
+    root = Path(config.data)
+    root = root if root.is_dir() else root.parent
+    if config.audit:
+        from ..datasets import _manifest_root
+
+        audit_root = _manifest_root(root / "manifest.csv") if (root / "manifest.csv").is_file() else root
+        changed = apply_audit(records, read_audit(config.audit), audit_root)
+        log(f"label audit {config.audit}: {changed} label(s) corrected")
+    cache = Path(config.cache or Path(config.out) / "cache")
+    if not (cache / "index.csv").is_file():
+        log(f"preparing aligned crops of {len(records)} images into {cache} ...")
+        summary = prepare_dataset(records, cache, root=None, workers=max(1, config.workers or 2), progress=config.progress,
+                                  fallback=config.fallback_crops)
+        log(f"prepared: {summary}")
+    cached = CropCache.load(cache)
+    by_path = {}
+    for i, row in enumerate(cached.rows):
+        by_path[row["path"]] = i
+        by_path[Path(row["path"]).name] = i
+    skipped_file = cache / "skipped.csv"
+    if skipped_file.is_file():
+        with open(skipped_file) as fh:
+            skipped = list(csv.DictReader(fh))
+        if skipped:
+            log(f"{len(skipped)} image(s) could not be used (listed with reasons in {skipped_file}); first: "
+                f"{skipped[0]['path']}: {skipped[0]['reason']}")
+    splits: dict[str, list[int]] = {}
+    labels, sources, groups = {}, {}, {}
+    for rec in records:
+        idx = by_path.get(str(rec.path))
+        if idx is None:
+            idx = by_path.get(rec.path.name)
+        if idx is None:
+            continue
+        splits.setdefault(_split_of(str(rec.path), rec.split), []).append(idx)
+        labels[idx], sources[idx], groups[idx] = rec.label, rec.source, rec.group
+    out = {}
+    for split, idx in splits.items():
+        idx = np.array(sorted(idx))
+        out[split] = FaceSet(np.asarray(cached.crops[idx]), cached.landmarks[idx], [labels[i] for i in idx],
+                             [sources[i] for i in idx], [groups[i] for i in idx])
+    return out
+
+
+def _device(config: TrainConfig) -> torch.device:
+    if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float]) -> tuple[torch.Tensor, dict]:
+    logits, map_logits = net.forward_logits(batch["image"])
+    occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0])
+    types_loss = focal_bce(logits[:, 1:], batch["types"], config.focal_gamma, weight=batch["types_w"])
+    m_loss = map_bce(map_logits, batch["map"], batch["map_w"])
+    pred_parts, pred_cov = net.measure(torch.sigmoid(map_logits))
+    true_parts, true_cov = net.measure(batch["map"])
+    mw = batch["measure_w"]
+    parts_loss = ((pred_parts - true_parts) ** 2).mean(1).mul(mw).sum() / mw.sum().clamp_min(1e-6)
+    cov_loss = coverage_weighted_mse(pred_cov, true_cov, mw)
+    total = (occ_loss + config.types_weight * types_loss + config.map_weight * m_loss
+             + config.parts_weight * parts_loss + config.coverage_weight * cov_loss)
+    parts = {"occ": occ_loss.item(), "types": types_loss.item(), "map": m_loss.item(), "parts": parts_loss.item(),
+             "coverage": cov_loss.item()}
+    return total, parts
+
+
+@torch.no_grad()
+def predict_set(net: OcclusionNet, dataset: OcclusionTrainingSet, device, batch_size: int = 128) -> dict:
+    """Predictions and targets over a (fixed) dataset."""
+    net.eval()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
+    keys = ("occluded", "occluders", "parts", "coverage")
+    preds = {k: [] for k in keys}
+    targets = {"occluded": [], "types": [], "map": [], "measure_w": []}
+    for batch in loader:
+        out = net(batch["image"].to(device))
+        for k in keys:
+            preds[k].append(out[k].cpu().numpy())
+        for k in targets:
+            targets[k].append(batch[k].numpy())
+    p = {k: np.concatenate(v) for k, v in preds.items()}
+    t = {k: np.concatenate(v) for k, v in targets.items()}
+    tp, tc = net.measure(torch.from_numpy(t["map"]).to(device))
+    t["parts"], t["coverage"] = tp.cpu().numpy(), tc.cpu().numpy()
+    return {"pred": p, "target": t}
+
+
+def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | None, synth_kinds: list[str]) -> dict:
+    m: dict = {}
+    errors = []
+    if real is not None:
+        occ = real["pred"]["occluded"] >= 0.5
+        labels = np.array(real_labels)
+        for name in ("mask", "clean"):
+            sel = labels == name
+            if sel.any():
+                rate = float(occ[sel].mean())
+                m[f"real_{name}_{'tpr' if name != 'clean' else 'fpr'}"] = rate
+                errors.append(1 - rate if name != "clean" else rate)
+    if synth is not None:
+        occ = synth["pred"]["occluded"] >= 0.5
+        truth = synth["target"]["occluded"] >= 0.5
+        kinds = np.array(synth_kinds)
+        for kind in sorted(set(synth_kinds)):
+            sel = kinds == kind
+            m[f"synth_{kind}_occluded_rate"] = float(occ[sel].mean())
+        pos, neg = truth, ~truth
+        if pos.any():
+            m["synth_tpr"] = float(occ[pos].mean())
+            errors.append(1 - m["synth_tpr"])
+        if neg.any():
+            m["synth_fpr"] = float(occ[neg].mean())
+            errors.append(m["synth_fpr"])
+        m["synth_coverage_mae"] = float(np.abs(synth["pred"]["coverage"] - synth["target"]["coverage"]).mean())
+        pp, tp = synth["pred"]["parts"] >= 0.3, synth["target"]["parts"] >= 0.3
+        f1s = []
+        for j in range(pp.shape[1]):
+            tpos = (pp[:, j] & tp[:, j]).sum()
+            denom = pp[:, j].sum() + tp[:, j].sum()
+            f1s.append(2 * tpos / denom if denom else 1.0)
+        m["synth_parts_f1"] = float(np.mean(f1s))
+    m["val_error"] = float(np.mean(errors)) + m.get("synth_coverage_mae", 0.0) if errors else float("nan")
+    return m
+
+
+def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=None, val_library=None, log=print) -> dict:
+    """Train a model; returns the summary (best epoch and metrics). Files go to ``config.out``."""
+    from tqdm import tqdm
+
+    seed_everything(config.seed)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    if faces is None:
+        faces = load_faces(config, log)
+    if "train" not in faces:
+        raise ValueError("the dataset has no training faces (split column 'train', or no split column)")
+    if library is None and config.occluders:
+        from ..synthesis import OccluderLibrary
+
+        library = OccluderLibrary.from_folder(config.occluders, split="train")
+        val_library = library
+    device = _device(config)
+    train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
+                                     config.pseudo_mask_map, seed=config.seed)
+    val_faces = faces.get("val")
+    real_val = OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True) if val_faces else None
+    synth_val = synth_kinds = None
+    if val_faces is not None and (val_library or library) is not None and config.val_synth > 0:
+        clean_idx = [i for i, lab in enumerate(val_faces.labels) if lab == "clean"]
+        rng = np.random.default_rng(config.seed)
+        pick = rng.choice(clean_idx, size=min(config.val_synth, len(clean_idx)), replace=len(clean_idx) < config.val_synth) if clean_idx else []
+        if len(pick):
+            synth_val = OcclusionTrainingSet(val_faces.subset(pick), val_library or library, 0.8, 0.0, augment_strength=0.0,
+                                             fixed=True, seed=config.seed + 1)
+            synth_kinds = [synth_val.sample(i)["kind"] for i in range(len(synth_val))]
+
+    n_train = len(train_set)
+    occ_real = np.mean([lab not in ("clean", "eyeglasses") for lab in faces["train"].labels])
+    pos_frac = occ_real + (1 - occ_real) * config.synth_prob * 0.85
+    cw = class_weights(pos_frac, config.class_weights)
+    log(f"training faces: {n_train} ({dict(zip(*np.unique(faces['train'].labels, return_counts=True)))}); "
+        f"estimated occluded fraction {pos_frac:.2f}; class weights {cw[0]:.2f}/{cw[1]:.2f}; device {device}")
+
+    sw = sampling_weights(faces["train"].labels, config.sampling)
+    if sw is not None:
+        sampler = WeightedRandomSampler(torch.from_numpy(sw[0]), num_samples=sw[1], replacement=True,
+                                        generator=torch.Generator().manual_seed(config.seed))
+        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers, drop_last=True)
+    else:
+        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.workers, drop_last=True,
+                            generator=torch.Generator().manual_seed(config.seed))
+    steps_per_epoch = len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
+    net = OcclusionNet(config.input_size, pretrained=config.pretrained, dropout=config.dropout).to(device)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total_steps = max(1, steps_per_epoch * config.epochs)
+    warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
+    start_epoch, best, best_epoch, stale = 0, float("inf"), -1, 0
+    history = []
+    if config.resume:
+        ckpt = torch.load(config.resume, map_location="cpu", weights_only=False)
+        net.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        start_epoch, best, best_epoch = ckpt["epoch"] + 1, ckpt.get("best", best), ckpt.get("best_epoch", -1)
+        history = ckpt.get("history", [])
+        log(f"resumed from {config.resume} at epoch {start_epoch}")
+    writer = None
+    if config.tensorboard:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tensorboard"))
+        except Exception:  # noqa: BLE001 - tensorboard is optional
+            writer = None
+    metrics_path = out / "metrics.csv"
+    for epoch in range(start_epoch, config.epochs):
+        train_set.epoch = epoch
+        net.train()
+        t0 = time.time()
+        sums: dict[str, float] = {}
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress, leave=False)
+        for step, batch in enumerate(loader):
+            if step >= steps_per_epoch:
+                break
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss, parts = _batch_loss(net, batch, config, cw)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+            optimizer.step()
+            scheduler.step()
+            sums["loss"] = sums.get("loss", 0.0) + loss.item()
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.update(1)
+            bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
+        bar.close()
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, steps_per_epoch) for k, v in sums.items()},
+               "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
+        real_pred = predict_set(net, real_val, device) if real_val is not None else None
+        synth_pred = predict_set(net, synth_val, device) if synth_val is not None else None
+        row.update(validation_metrics(real_pred, real_val.faces.labels if real_val else [], synth_pred, synth_kinds or []))
+        history.append(row)
+        with open(metrics_path, "a", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(row))
+            if fh.tell() == 0:
+                w.writeheader()
+            w.writerow(row)
+        if writer is not None:
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k != "epoch":
+                    writer.add_scalar(k, v, epoch + 1)
+        score = row["val_error"] if not math.isnan(row["val_error"]) else row["train_loss"]
+        improved = score < best
+        if improved:
+            best, best_epoch, stale = score, epoch + 1, 0
+        else:
+            stale += 1
+        ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history, "config": config.to_dict(),
+                "input_size": config.input_size, "metrics": row}
+        torch.save(ckpt, out / "last.ckpt")
+        if improved:
+            torch.save({k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}, out / "best.ckpt")
+        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""))
+        if config.early_stopping and stale >= config.early_stopping:
+            log(f"early stopping: no improvement for {stale} epochs")
+            break
+    if writer is not None:
+        writer.close()
+    summary = {"best_epoch": best_epoch, "best_score": best, "epochs_run": len(history), "out": str(out),
+               "final": history[-1] if history else {}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary

@@ -78,7 +78,11 @@ def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
             im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGBA" if "A" in im.getbands() else "RGB"))
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "not an image we can read"
-        raise InputError(f"{name}: not a readable image ({type(exc).__name__}: {exc})") from None
+        kind = type(exc).__name__
+        why = "unknown format or not an image" if kind == "UnidentifiedImageError" else f"corrupt or truncated ({kind})"
+        if "exceeds limit" in str(exc) or kind == "DecompressionBombError":
+            why = f"too many pixels (limit {MAX_PIXELS})"
+        raise InputError(f"{name}: not a readable image: {why}") from None
 
 
 def load_image(source) -> np.ndarray:

@@ -1,0 +1,174 @@
+"""The analyzer: decode -> detect -> align -> classify -> policy, for images, batches and videos.
+
+>>> from faceocc import Analyzer
+>>> analyzer = Analyzer()                       # shipped detector and model
+>>> result = analyzer.analyze("photo.jpg")      # ImageResult; .faces is a list of FaceResult
+>>> result.faces[0].occluded, result.faces[0].advice
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from .alignment import CROP_SIZE, align_face_with_validity
+from .detection import DetectorOptions, FaceDetector
+from .io import InputError, iter_video, load_image
+from .model import OcclusionModel
+from .policy import PolicyOptions, apply_policy, assess_size
+from .results import FaceResult, ImageResult
+
+
+@dataclass
+class AnalyzerOptions:
+    """Everything that configures an :class:`Analyzer`.
+
+    model: path of a faceocc ONNX model (None: the shipped default).
+    threads: onnxruntime threads per model (0: onnxruntime's default, all cores).
+    keep_crops: keep each face's aligned crop in ``FaceResult.crop``.
+    keep_maps: keep each face's occlusion map in ``FaceResult.occlusion_map``.
+    keep_images: keep the decoded image in ``ImageResult.image`` (for drawing).
+    """
+
+    model: str | None = None
+    detector: DetectorOptions = field(default_factory=DetectorOptions)
+    policy: PolicyOptions = field(default_factory=PolicyOptions)
+    threads: int = 0
+    keep_crops: bool = False
+    keep_maps: bool = False
+    keep_images: bool = False
+
+
+class Analyzer:
+    """Occlusion analysis of every face in an image. Build once, call many times (thread-safe for reading)."""
+
+    def __init__(self, options: AnalyzerOptions | None = None, **overrides):
+        self.options = options or AnalyzerOptions()
+        for key, value in overrides.items():
+            if not hasattr(self.options, key):
+                raise TypeError(f"unknown Analyzer option {key!r}")
+            setattr(self.options, key, value)
+        if self.options.threads and not self.options.detector.threads:
+            self.options.detector.threads = self.options.threads
+        self.detector = FaceDetector(self.options.detector)
+        self.model = OcclusionModel(self.options.model, threads=self.options.threads)
+        self.timings: dict[str, float] = {}
+
+    # -- single images -------------------------------------------------------------------------
+    def analyze(self, source, path: str | None = None, raise_errors: bool = True) -> ImageResult:
+        """Analyze one image: a path, encoded bytes, a PIL image or an RGB array.
+
+        Unreadable inputs raise :class:`faceocc.io.InputError`, or, with
+        ``raise_errors=False``, give an ImageResult whose ``error`` says what is wrong.
+        An image without faces is not an error: ``faces`` is empty.
+        """
+        if path is None and isinstance(source, (str, Path)):
+            path = str(source)
+        t0 = time.perf_counter()
+        try:
+            image = load_image(source)
+        except InputError as exc:
+            if raise_errors:
+                raise
+            return ImageResult(path=path, width=0, height=0, error=str(exc))
+        self.timings = {"decode": time.perf_counter() - t0}
+        result = ImageResult(path=path, width=int(image.shape[1]), height=int(image.shape[0]))
+        result.faces = self.analyze_faces(image)
+        if self.options.keep_images:
+            result.image = image
+        return result
+
+    def analyze_faces(self, image: np.ndarray) -> list[FaceResult]:
+        """Detect, align and classify every face of an RGB array."""
+        t = time.perf_counter()
+        detections = self.detector.detect(image)
+        self.timings["detect"] = time.perf_counter() - t
+        t = time.perf_counter()
+        faces, crops, valids = [], [], []
+        for det in detections:
+            face = FaceResult(box=[float(v) for v in det.box], det_score=det.score,
+                              landmarks=[[float(x), float(y)] for x, y in det.landmarks])
+            faces.append(face)
+            if assess_size(face, det.size, self.options.policy):
+                crop, valid = align_face_with_validity(image, det.landmarks, self.model.input_size)
+                crops.append(crop)
+                valids.append(valid)
+            else:
+                crops.append(None)
+                valids.append(None)
+        self.timings["align"] = time.perf_counter() - t
+        t = time.perf_counter()
+        todo = [i for i, c in enumerate(crops) if c is not None]
+        if todo:
+            out = self.model.predict(np.stack([crops[i] for i in todo]))
+            for j, i in enumerate(todo):
+                self._fill(faces[i], out, j, crops[i], valids[i])
+        self.timings["classify"] = time.perf_counter() - t
+        return faces
+
+    def _fill(self, face: FaceResult, out, j: int, crop: np.ndarray, valid: np.ndarray) -> None:
+        row = out.row(j)
+        face.occlusion_score = row["occlusion_score"]
+        face.occluders = row["occluders"]
+        face.parts = row["parts"]
+        face.coverage = row["coverage"]
+        occ_map = out.occlusion_map[j]
+        outside = _outside_image(valid, occ_map.shape[0])
+        if outside is not None:  # an image border cutting into the inner face is an occlusion
+            occ_map = np.maximum(occ_map, outside)
+            from .alignment import part_fractions
+
+            fr = part_fractions(occ_map)
+            face.parts = {k: max(face.parts[k], fr[k]) for k in face.parts}
+            face.coverage = max(face.coverage, fr["face"])
+            if fr["face"] >= 0.05:
+                face.occlusion_score = max(face.occlusion_score, 0.5 + min(0.5, fr["face"]))
+                face.occluders["other"] = max(face.occluders.get("other", 0.0), 0.5 + min(0.5, fr["face"]))
+        if self.options.keep_maps:
+            face.occlusion_map = occ_map
+        if self.options.keep_crops:
+            face.crop = crop
+        apply_policy(face, self.options.policy, self.model.threshold)
+
+    # -- many images -----------------------------------------------------------------------------
+    def analyze_many(self, sources: Iterable) -> Iterator[ImageResult]:
+        """Analyze several images; a bad one gives an error record and the rest go on."""
+        for source in sources:
+            path = str(source) if isinstance(source, (str, Path)) else None
+            try:
+                yield self.analyze(source, path=path, raise_errors=False)
+            except Exception as exc:  # noqa: BLE001 - one bad input never stops a batch
+                yield ImageResult(path=path, width=0, height=0, error=f"{path or 'input'}: {type(exc).__name__}: {exc}")
+
+    def __call__(self, source):
+        """``analyzer(x)``: one ImageResult, or a list of them for a list of inputs."""
+        if isinstance(source, (list, tuple)):
+            return list(self.analyze_many(source))
+        return self.analyze(source)
+
+    # -- video -----------------------------------------------------------------------------------
+    def analyze_video(self, path: str | Path, every_n: int = 1, fps: float | None = None) -> Iterator[ImageResult]:
+        """Analyze frames of a video (every ``every_n``-th, or about ``fps`` per second); records carry frame and time."""
+        for frame in iter_video(path, every_n=every_n, fps=fps):
+            result = ImageResult(path=str(path), width=int(frame.image.shape[1]), height=int(frame.image.shape[0]),
+                                 frame=frame.index, time_s=frame.time_s)
+            result.faces = self.analyze_faces(frame.image)
+            if self.options.keep_images:
+                result.image = frame.image
+            yield result
+
+
+def _outside_image(valid: np.ndarray, map_size: int) -> np.ndarray | None:
+    """Map of crop cells that lie outside the photo (None when the whole crop is inside)."""
+    if valid is None or valid.min() > 0.99:
+        return None
+    import cv2
+
+    return 1.0 - cv2.resize(valid, (map_size, map_size), interpolation=cv2.INTER_AREA)
+
+
+__all__ = ["Analyzer", "AnalyzerOptions", "CROP_SIZE"]

@@ -31,13 +31,10 @@ LOWER_PARTS = ("nose", "mouth", "chin")
 
 
 def estimate_transform(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-    """2x3 similarity transform taking image landmarks (5x2) onto the canonical template."""
+    """2x3 similarity transform (least squares, Umeyama) taking image landmarks (5x2) onto the canonical template."""
     src = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
     dst = TEMPLATE * (size / CROP_SIZE)
-    matrix, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
-    if matrix is None:  # degenerate landmarks: fall back to the least-squares Umeyama solution
-        matrix = _umeyama(src, dst)
-    return matrix.astype(np.float32)
+    return _umeyama(src, dst).astype(np.float32)
 
 
 def _umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -113,8 +110,8 @@ def part_masks(size: int = CROP_SIZE) -> dict[str, np.ndarray]:
     _ellipse(m, (mouth_mid[0], mouth_mid[1] + 0.42 * em), (0.55 * mouth_w, 0.2 * em))
     masks["chin"] = m
     face = np.zeros((size, size), np.float32)
-    _ellipse(face, (eyes_mid[0], (eyes_mid[1] - 0.35 * em + mouth_mid[1] + 0.62 * em) / 2),
-             (0.95 * iod, (mouth_mid[1] + 0.62 * em - (eyes_mid[1] - 0.35 * em)) / 2))
+    top, bottom = eyes_mid[1] - 0.62 * em, mouth_mid[1] + 0.62 * em
+    _ellipse(face, (eyes_mid[0], (top + bottom) / 2), (1.02 * iod, (bottom - top) / 2))
     masks["face"] = face
     for m in masks.values():
         np.clip(m, 0, 1, out=m)

@@ -83,7 +83,7 @@ def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, streng
 class OcclusionTrainingSet(Dataset):
     """Each item: one face, maybe with a pasted occluder, augmented, with all targets.
 
-    Returns a dict of tensors: ``image`` (3 x S x S float 0-255), ``occluded``, ``types``
+    Returns a dict of tensors: ``image`` (3 x S x S uint8), ``occluded``, ``types``
     (5), ``types_w`` (5; 0 where the type is unknown), ``map`` (M x M target),
     ``map_w`` (M x M pixel weights; 0 where unknown), ``measure_w`` (weight of the
     parts/coverage targets derived from the map), ``label_id``.
@@ -163,7 +163,7 @@ class OcclusionTrainingSet(Dataset):
     def __getitem__(self, index: int) -> dict:
         s = self.sample(index)
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(s["image"].transpose(2, 0, 1))).float(),
+            "image": torch.from_numpy(np.ascontiguousarray(s["image"].transpose(2, 0, 1))),  # uint8; float in the loop
             "occluded": torch.tensor(s["occluded"], dtype=torch.float32),
             "types": torch.from_numpy(s["types"]),
             "types_w": torch.from_numpy(s["types_w"]),

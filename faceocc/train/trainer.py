@@ -90,7 +90,7 @@ def _device(config: TrainConfig) -> torch.device:
 
 
 def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float]) -> tuple[torch.Tensor, dict]:
-    logits, map_logits = net.forward_logits(batch["image"])
+    logits, map_logits = net.forward_logits(batch["image"].float())
     occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0])
     types_loss = focal_bce(logits[:, 1:], batch["types"], config.focal_gamma, weight=batch["types_w"])
     m_loss = map_bce(map_logits, batch["map"], batch["map_w"])
@@ -115,7 +115,7 @@ def predict_set(net: OcclusionNet, dataset: OcclusionTrainingSet, device, batch_
     preds = {k: [] for k in keys}
     targets = {"occluded": [], "types": [], "map": [], "measure_w": []}
     for batch in loader:
-        out = net(batch["image"].to(device))
+        out = net(batch["image"].to(device).float())
         for k in keys:
             preds[k].append(out[k].cpu().numpy())
         for k in targets:

@@ -1,0 +1,140 @@
+"""Inputs that must work or fail clearly, through the Python API."""
+
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from faceocc import Analyzer, AnalyzerOptions, InputError, PolicyOptions
+from faceocc.io import expand_inputs, load_image
+
+
+@pytest.fixture(scope="module")
+def analyzer():
+    return Analyzer(AnalyzerOptions(threads=1, keep_maps=True))
+
+
+def _jpeg_with_orientation(rgb: np.ndarray, orientation: int) -> bytes:
+    """Store the image rotated so that EXIF orientation ``orientation`` restores it."""
+    stored = {6: np.rot90(rgb, 1), 8: np.rot90(rgb, -1), 3: rgb[::-1, ::-1]}[orientation]
+    im = Image.fromarray(np.ascontiguousarray(stored))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif, quality=92)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_rotated_jpeg_is_upright(astronaut, tmp_path, orientation):
+    path = tmp_path / f"rot{orientation}.jpg"
+    path.write_bytes(_jpeg_with_orientation(astronaut, orientation))
+    image = load_image(path)
+    assert image.shape == astronaut.shape
+    assert np.abs(image.astype(int) - astronaut).mean() < 6
+
+
+def test_formats_decode_to_rgb(astronaut, tmp_path):
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    Image.fromarray(gray).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([astronaut, np.full(gray.shape, 255, np.uint8)])).save(tmp_path / "alpha.png")
+    cv2.imwrite(str(tmp_path / "sixteen.png"), (astronaut[:, :, ::-1].astype(np.uint16) * 257))
+    Image.fromarray(astronaut).save(tmp_path / "photo.webp", quality=90)
+    for name in ("gray.png", "alpha.png", "sixteen.png", "photo.webp"):
+        image = load_image(tmp_path / name)
+        assert image.shape == astronaut.shape and image.dtype == np.uint8, name
+    np.testing.assert_array_equal(load_image(tmp_path / "sixteen.png"), astronaut)
+    np.testing.assert_array_equal(load_image(tmp_path / "alpha.png"), astronaut)
+
+
+def test_bad_inputs_name_the_file(tmp_path):
+    (tmp_path / "notes.jpg").write_text("this is not an image")
+    (tmp_path / "empty.png").write_bytes(b"")
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), (120, 90, 60)).save(good, "JPEG")
+    (tmp_path / "truncated.jpg").write_bytes(good.getvalue()[:40])
+    for name, words in (("notes.jpg", "not a readable image"), ("empty.png", "empty file"), ("truncated.jpg", "not a readable image"),
+                        ("missing.jpg", "no such file")):
+        with pytest.raises(InputError, match=words) as err:
+            load_image(tmp_path / name)
+        assert name in str(err.value)
+
+
+def test_analyze_astronaut_contract(analyzer, astronaut):
+    result = analyzer.analyze(astronaut)
+    assert (result.width, result.height, result.error) == (512, 512, None)
+    assert len(result.faces) == 1
+    face = result.to_dict()["faces"][0]
+    assert set(face) >= {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "parts", "upper", "lower",
+                         "coverage", "usable", "advice"}
+    assert set(face["occluders"]) == {"mask", "sunglasses", "eyeglasses", "hand", "other"}
+    assert set(face["parts"]) == {"right_eye", "left_eye", "nose", "mouth", "chin"}
+    assert 0 <= face["occlusion_score"] <= 1 and 0 <= face["coverage"] <= 1
+    assert face["usable"] == (not face["occluded"])
+    json.dumps(result.to_dict(include_map=True))
+    assert set(analyzer.timings) == {"decode", "detect", "align", "classify"}
+
+
+def test_inputs_paths_arrays_pil_bytes_and_batches_agree(analyzer, astronaut, tmp_path):
+    path = tmp_path / "astronaut.png"
+    Image.fromarray(astronaut).save(path)
+    results = analyzer([str(path), astronaut, Image.fromarray(astronaut), path.read_bytes()])
+    scores = [r.faces[0].occlusion_score for r in results]
+    assert max(scores) - min(scores) < 1e-4
+    assert results[0].path == str(path)
+
+
+def test_no_face_is_empty_not_error(analyzer):
+    result = analyzer.analyze(np.full((240, 320, 3), 200, np.uint8))
+    assert result.faces == [] and result.error is None
+
+
+def test_tiny_face_is_not_assessable(astronaut):
+    small = cv2.resize(astronaut, (160, 160), interpolation=cv2.INTER_AREA)  # face ~30 px
+    a = Analyzer(AnalyzerOptions(threads=1, policy=PolicyOptions(min_face_size=40)))
+    faces = a.analyze(small).faces
+    assert len(faces) == 1
+    assert faces[0].assessable is False and faces[0].occluded is None and faces[0].usable is False
+    assert "too small" in faces[0].reason and faces[0].advice
+
+
+def test_border_cut_face_counts_as_occluded(analyzer, astronaut):
+    cut = astronaut[:150].copy()  # cuts through the mouth and chin
+    faces = analyzer.analyze(cut).faces
+    assert faces, "the detector still finds the cut face"
+    assert faces[0].occluded and faces[0].parts["chin"] > 0.5 and faces[0].lower
+
+
+def test_batch_goes_on_after_a_bad_file(analyzer, astronaut, tmp_path):
+    Image.fromarray(astronaut).save(tmp_path / "a.jpg")
+    (tmp_path / "b.jpg").write_bytes(b"garbage")
+    results = list(analyzer.analyze_many([tmp_path / "b.jpg", tmp_path / "a.jpg"]))
+    assert results[0].error and "b.jpg" in results[0].error
+    assert results[1].error is None and len(results[1].faces) == 1
+
+
+def test_expand_inputs_directories_globs_and_missing(tmp_path, astronaut):
+    (tmp_path / "sub").mkdir()
+    for name in ("x.jpg", "sub/y.png", "sub/readme.txt"):
+        (tmp_path / name).write_bytes(b"0")
+    files, missing = expand_inputs([str(tmp_path), str(tmp_path / "*.jpg"), str(tmp_path / "nope.jpg")])
+    assert sorted(p.name for p in files) == ["x.jpg", "y.png"]
+    assert missing == [(str(tmp_path / "nope.jpg"), "no such file or directory")]
+
+
+def test_video_frames_have_time(analyzer, astronaut, tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    for _ in range(6):
+        writer.write(astronaut[:, :, ::-1])
+    writer.release()
+    records = list(analyzer.analyze_video(path, every_n=2))
+    assert [r.frame for r in records] == [0, 2, 4]
+    assert [r.time_s for r in records] == [0.0, 0.2, 0.4]
+    assert all(len(r.faces) == 1 for r in records)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    with pytest.raises(InputError, match="broken.mp4"):
+        list(analyzer.analyze_video(tmp_path / "broken.mp4"))

@@ -1,0 +1,107 @@
+"""Training on generated data, config validation, ONNX export parity, int8 agreement, dataset errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from faceocc.alignment import align_face, estimate_transform, transform_points  # noqa: E402
+from faceocc.datasets import DatasetError, read_manifest  # noqa: E402
+from faceocc.model import ModelError, OcclusionModel  # noqa: E402
+from faceocc.train.config import load_config  # noqa: E402
+from faceocc.train.data import FaceSet, class_weights, sampling_weights  # noqa: E402
+
+
+def _generated_faces(astronaut, face, n=48, seed=0) -> FaceSet:
+    """Jittered aligned crops of the astronaut: a tiny generated dataset (half labelled mask)."""
+    rng = np.random.default_rng(seed)
+    crops, lms = [], []
+    for _ in range(n):
+        lm = face.landmarks + rng.normal(0, 1.5, face.landmarks.shape).astype(np.float32)
+        crops.append(align_face(astronaut, lm))
+        lms.append(transform_points(face.landmarks, estimate_transform(lm)))
+    labels = ["clean" if i % 2 else "mask" for i in range(n)]
+    return FaceSet(np.stack(crops), np.stack(lms).astype(np.float32), labels, ["gen"] * n, ["a" if i % 3 else "b" for i in range(n)])
+
+
+def test_two_epochs_on_generated_data_lower_the_loss(astronaut, astronaut_face, tmp_path):
+    from faceocc.synthesis import OccluderLibrary
+    from faceocc.train.trainer import train
+
+    faces = _generated_faces(astronaut, astronaut_face)
+    cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 3, "batch_size": 16, "pretrained": False, "lr": 3e-3,
+                             "progress": False, "tensorboard": False, "val_synth": 16, "early_stopping": 0, "threads": 2})
+    library = OccluderLibrary.procedural(seed=0)
+    summary = train(cfg, faces={"train": faces, "val": faces.subset(range(16))}, library=library, log=lambda m: None)
+    history = torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)["history"]
+    assert len(history) == 3
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert (tmp_path / "run" / "best.ckpt").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
+    assert summary["best_epoch"] >= 1
+    # resume continues from the last epoch
+    cfg2 = load_config(None, {**cfg.to_dict(), "epochs": 4, "resume": str(tmp_path / "run" / "last.ckpt")})
+    train(cfg2, faces={"train": faces, "val": faces.subset(range(16))}, library=library, log=lambda m: None)
+    assert len(torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)["history"]) == 4
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    bad = tmp_path / "cfg.json"
+    bad.write_text(json.dumps({"epochs": 2, "learning_rate": 0.1}))
+    with pytest.raises(ValueError, match="unknown config key.*learning_rate"):
+        load_config(bad)
+    with pytest.raises(ValueError, match="unknown config key 'epoch'"):
+        load_config(None, ["epoch=3"])
+    with pytest.raises(ValueError, match="sampling"):
+        load_config(None, ["sampling=sometimes"])
+    assert load_config(None, ["epochs=3", "focal_gamma=0", "pretrained=false"]).epochs == 3
+
+
+def test_class_weights_and_sampling():
+    w0, w1 = class_weights(0.25, "balanced")
+    assert w0 == pytest.approx(1 / (2 * 0.75)) and w1 == pytest.approx(2.0)
+    assert class_weights(0.25, "none") == (1.0, 1.0)
+    i0, i1 = class_weights(0.2, "inverse")
+    assert i1 / i0 == pytest.approx(4.0) and (i0 + i1) / 2 == pytest.approx(1.0)
+    weights, n = sampling_weights(["a", "a", "a", "b"], "oversample")
+    assert n == 6 and weights[3] == pytest.approx(3 * weights[0])
+    assert sampling_weights(["a", "a", "a", "b"], "undersample")[1] == 2
+
+
+def test_manifest_errors_name_the_line(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    m = tmp_path / "manifest.csv"
+    m.write_text("path,label\na.jpg,mask\nmissing.jpg,clean\na.jpg,banana\n")
+    with pytest.raises(DatasetError) as err:
+        read_manifest(m)
+    text = str(err.value)
+    assert "manifest.csv:3: file not found: missing.jpg" in text and "manifest.csv:4: unknown label 'banana'" in text
+    m.write_text("path,label,group\na.jpg,no_mask,x\na.jpg,mask+hand,y\n")
+    recs = read_manifest(m)
+    assert [r.label for r in recs] == ["clean", "mask+hand"] and recs[1].group == "y"
+
+
+def test_export_parity_and_int8_agreement(tiny_checkpoint, astronaut, astronaut_face, tmp_path):
+    from faceocc.export import export_onnx, quantize_int8
+
+    faces = _generated_faces(astronaut, astronaut_face, n=32)
+    fp32 = tmp_path / "m.onnx"
+    info = export_onnx(tiny_checkpoint, fp32, sample=faces.crops[:8])
+    assert info["max_abs_diff"] < 1e-4
+    model = OcclusionModel(fp32)
+    assert model.metadata["faceocc_format"] == "faceocc-occlusion-v1" and model.metadata["occluders"][0] == "mask"
+    out = model.predict(faces.crops[:4])
+    assert out.occluders.shape == (4, 5) and out.parts.shape == (4, 5) and out.occlusion_map.shape == (4, 28, 28)
+    q = quantize_int8(fp32, tmp_path / "m_int8.onnx", faces.crops)
+    assert q["bytes"] < info["bytes"] / 2.5
+    assert q["occluded_mean_abs_diff"] < 0.05 and q["coverage_mean_abs_diff"] < 0.05
+
+
+def test_non_faceocc_onnx_is_rejected(tmp_path):
+    from faceocc.detection import DETECTOR_PATH
+
+    with pytest.raises(ModelError, match="not a faceocc occlusion model"):
+        OcclusionModel(DETECTOR_PATH)
+    with pytest.raises(ModelError, match="model file not found"):
+        OcclusionModel(tmp_path / "none.onnx")

@@ -761,6 +761,13 @@ class _Frame:
             c = 0.5 * (eye + corner)
             cv2.circle(skin, (int(c[0]), int(c[1])), max(1, int(0.16 * iod)), 1.0, -1)
         self.skin_w = skin.ravel() / max(float(skin.sum()), 1e-6)
+        # the inner-face ellipse in face units (x: inter-ocular distances, y: eye-to-mouth distances from the eyes)
+        ys, xs = np.nonzero(masks["face"] > 0.5)
+        eye_mid, mouth_mid = (t[0] + t[1]) / 2, (t[3] + t[4]) / 2
+        em = float(mouth_mid[1] - eye_mid[1])
+        self.face_centre = (((xs.min() + xs.max()) / 2 - eye_mid[0]) / iod, ((ys.min() + ys.max()) / 2 - eye_mid[1]) / em)
+        self.face_radii = ((xs.max() - xs.min() + 1) / 2 / iod, (ys.max() - ys.min() + 1) / 2 / em)
+        self.face_top = float((ys.min() - eye_mid[1]) / em)
 
 
 def _fractions(occ: np.ndarray, frame: _Frame) -> np.ndarray:
@@ -911,8 +918,7 @@ def _shift(arr: np.ndarray, dx: int, dy: int) -> np.ndarray:
 def _push_out(ctx: _Ctx, rgb: np.ndarray, a: np.ndarray, q: np.ndarray, limit: float = 0.01):
     """Move a layer away from the face centre (from its anchor ``q``) until it stays outside the inner face."""
     f = ctx.face
-    centre = f.pt(0.3 * f.yaw, 0.635)
-    d = q - centre
+    d = q - _face_centre(ctx)
     d = d / max(float(np.hypot(*d)), 1e-3)
     cur = a
     dx = dy = 0
@@ -927,12 +933,18 @@ def _push_out(ctx: _Ctx, rgb: np.ndarray, a: np.ndarray, q: np.ndarray, limit: f
     return rgb, cur
 
 
+def _face_centre(ctx: _Ctx) -> np.ndarray:
+    cx, cy = ctx.frame.face_centre
+    return ctx.face.pt(cx + 0.3 * ctx.face.yaw, cy)
+
+
 def _outline_point(ctx: _Ctx, top: bool = False) -> np.ndarray:
+    """A point just outside the inner-face outline (sides and bottom, or the top)."""
     f = ctx.face
     phi = math.radians(ctx.u(-150, -30) if top else ctx.u(-25, 205))
-    centre = f.pt(0.3 * f.yaw, 0.635)
+    rx, ry = ctx.frame.face_radii
     k = ctx.u(1.0, 1.12)
-    return (centre + k * 0.95 * f.iod * math.cos(phi) * f.u + k * 0.985 * f.em * math.sin(phi) * f.v).astype(np.float32)
+    return (_face_centre(ctx) + k * rx * f.iod * math.cos(phi) * f.u + k * ry * f.em * math.sin(phi) * f.v).astype(np.float32)
 
 
 # ------------------------------------------------------------------ recipes
@@ -956,6 +968,7 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
     length_src = max(float(np.hypot(*vec)), 1.0)
     src_dir = math.degrees(math.atan2(vec[1], vec[0]))
     scale = f.iod * u(1.6, 2.7) / length_src
+    scale = min(scale, f.iod * 3.0 / max(sprite.size))  # two-hand cut-outs: not wider than the head
     sgn = ctx.choice((-1, 1))
     up = -90 + f.angle
     if mode == "mouth":
@@ -975,7 +988,7 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
         best = None
         for _ in range(3):  # keep a placement where the hand stays in the picture
             q = _outline_point(ctx)
-            to_c = f.pt(0, 0.635) - q
+            to_c = _face_centre(ctx) - q
             inward = math.degrees(math.atan2(to_c[1], to_c[0]))
             if ctx.chance(0.5):  # fingers toward the face, touching it
                 theta, fr = inward + u(-40, 40), 1.0
@@ -1135,7 +1148,7 @@ def _object(ctx: _Ctx) -> None:
         sprite = ctx.choice(lib.sprites["hats"])
         x0, y0, x1, y1 = sprite.meta["body"]
         scale = f.iod * u(2.2, 3.0) / max(x1 - x0, 1)
-        m = _affine(scale, f.angle + u(-8, 8), ((x0 + x1) / 2, y1), f.pt(u(-0.1, 0.1), u(-0.85, -0.4)))
+        m = _affine(scale, f.angle + u(-8, 8), ((x0 + x1) / 2, y1), f.pt(u(-0.1, 0.1), ctx.frame.face_top + u(-0.3, 0.02)))
         rgb, a = _warp(sprite, m, ctx.size)
         _paste(ctx, rgb, a, "object", shadow=True)
         return
@@ -1146,12 +1159,14 @@ def _object(ctx: _Ctx) -> None:
     c = _apply(m0, sprite.meta["centroid"])
     longest = max(w, h)
     outline = ctx.chance(0.12)
+    sy = 1.0
     if sub == "cigarette":
         side = ctx.choice((0, 1))
         out = 1 if side else -1  # lm[3] is on the image left
-        lip = f.mouth_mid + (f.lm[3 + side] - f.mouth_mid) * u(0.0, 0.7)  # held between the lips
+        lip = f.mouth_mid + (f.lm[3 + side] - f.mouth_mid) * u(-0.35, 0.35)  # held between the lips
         ang = f.angle + (0 if out > 0 else 180) + out * u(5, 45)
         scale, src, q, rot = f.iod * u(1.0, 1.5) / w, (2.0, h / 2), lip, ang
+        sy = u(1.0, 1.6)  # cigarette or cigar
     elif sub == "microphone":
         scale = f.iod * u(0.55, 0.95) / w
         src, q, rot = (w / 2, w / 2), f.pt(u(-0.35, 0.35), u(1.05, 1.5)), f.angle + u(-30, 30)
@@ -1172,7 +1187,7 @@ def _object(ctx: _Ctx) -> None:
         q = _outline_point(ctx)
 
     def render(qq):
-        m = _affine(scale, rot, _apply(m0, src) if src is not c else c, qq) @ m0
+        m = _affine(scale, rot, _apply(m0, src) if src is not c else c, qq, 1.0, sy) @ m0
         return _warp(sprite, m, ctx.size)
 
     rgb, a = render(q)
@@ -1280,7 +1295,7 @@ def _hair(ctx: _Ctx, negative: bool | None = None) -> None:
         xe = xe + rng.uniform(-0.12, 0.12, nl)
         span = max(np.abs(xe).max(), 1e-3)
         if negative:
-            ye = rng.uniform(-1.05, -0.6, nl) - 0.3 * (xe / span) ** 2
+            ye = ctx.frame.face_top - rng.uniform(0.03, 0.45, nl) - 0.3 * (xe / span) ** 2
         else:
             ye = u(-0.2, 0.2) + rng.uniform(-0.08, 0.08, nl) - 0.35 * (xe / span) ** 2
         xs = 0.6 * xe + rng.uniform(-0.3, 0.3, nl)
@@ -1317,10 +1332,12 @@ def _border(ctx: _Ctx) -> None:
     negative = ctx.chance(0.2) and side != 3
     if side in (0, 1):
         s = -1 if side == 0 else 1
-        x = s * (u(1.1, 1.6) if negative else u(0.3, 0.95))
+        rx = ctx.frame.face_radii[0] + abs(ctx.frame.face_centre[0])
+        x = s * (rx + u(0.08, 0.6) if negative else u(0.3, rx - 0.05))
         p, n = f.pt(x, u(0, 1.5)), s * f.u
     elif side == 2:
-        p, n = f.pt(u(-0.5, 0.5), u(-1.4, -0.55) if negative else u(-0.35, 0.35)), -f.v
+        top = ctx.frame.face_top
+        p, n = f.pt(u(-0.5, 0.5), top - u(0.05, 0.8) if negative else u(top + 0.05, 0.35)), -f.v
     else:
         p, n = f.pt(u(-0.5, 0.5), u(0.9, 1.5)), f.v
     a = math.radians(u(-12, 12))
@@ -1334,7 +1351,7 @@ def _border(ctx: _Ctx) -> None:
         mx, my = (fr.xx - back * n[0]).astype(np.float32), (fr.yy - back * n[1]).astype(np.float32)
         rgb = cv2.remap(ctx.img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     else:
-        col = np.zeros(3, np.float32) if r < 0.9 else ctx.rng.uniform(0, 255, 3).astype(np.float32)
+        col = np.zeros(3, np.float32) if r < 0.9 else np.full(3, ctx.u(0, 255), np.float32)  # black, or a grey pad
         rgb = np.broadcast_to(col, ctx.img.shape)
     ctx.img = ctx.img * (1 - occ[..., None]) + rgb * occ[..., None]
     np.maximum(ctx.occ, occ, out=ctx.occ)

@@ -331,6 +331,7 @@ def export(
     int8: bool = typer.Option(False, "--int8", help="Also write a static per-channel int8 model (needs --calibration)."),
     calibration: Optional[Path] = typer.Option(None, help="Calibration crops: a prepared cache folder, or a folder of images."),
     calibration_count: int = typer.Option(256, help="How many calibration crops to use."),
+    threshold: Optional[float] = typer.Option(None, help="Operating threshold stored in the model (default: 0.5)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Export a trained checkpoint to ONNX (fp32, optional int8, or the binary224 drop-in classifier)."""
@@ -345,12 +346,12 @@ def export(
         if target.exists() and not force:
             _fail(f"{target} exists; use --force to overwrite it")
     if format == "binary224":
-        typer.echo(json.dumps(export_binary224(checkpoint, out)))
+        typer.echo(json.dumps(export_binary224(checkpoint, out, threshold=threshold)))
         return
     if format != "faceocc":
         _fail(f"unknown format {format!r}: use faceocc or binary224")
     sample = _calibration_crops(calibration, calibration_count) if calibration else None
-    typer.echo(json.dumps(export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None)))
+    typer.echo(json.dumps(export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None, threshold=threshold)))
     if int8:
         if sample is None:
             _fail("--int8 needs --calibration (a prepared cache or a folder of face images)")
@@ -386,8 +387,20 @@ def _calibration_crops(path: Path, count: int):
     return np.stack(crops)
 
 
+@app.command("synth-grid", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def synth_grid(ctx: typer.Context):
+    """Write a grid of synthetic occlusion samples to a PNG for a visual check.
+
+    Options: --occluders DIR (default: procedural), --split train|test|all, --out FILE, --n N, --kind K,
+    --cache DIR (prepared crops), --images FILES, --seed S.
+    """
+    from .synthesis import main as synthesis_main
+
+    raise typer.Exit(synthesis_main(["grid", *ctx.args]))
+
+
 # Commands that live in their own modules register themselves here.
-for _module in ("faceocc.evaluate.commands", "faceocc.server.commands", "faceocc.synthesis_commands"):
+for _module in ("faceocc.evaluate.commands", "faceocc.server.commands"):
     try:
         importlib.import_module(_module).register(app)
     except ModuleNotFoundError as _exc:

@@ -66,13 +66,19 @@ def _set_metadata(path: Path, meta: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | None = None, opset: int = 17) -> dict:
-    """Checkpoint -> fp32 ONNX; returns {'max_abs_diff': ...} measured on ``sample`` crops (N x S x S x 3 uint8)."""
+def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | None = None, opset: int = 17,
+                threshold: float | None = None) -> dict:
+    """Checkpoint -> fp32 ONNX; returns {'max_abs_diff': ...} measured on ``sample`` crops (N x S x S x 3 uint8).
+
+    ``threshold`` (default: the checkpoint's, else 0.5) is stored in the metadata as the model's operating point.
+    """
     import torch
 
     from .runtime import create_session
 
     net, ckpt = load_checkpoint(checkpoint)
+    if threshold is not None:
+        ckpt["threshold"] = float(threshold)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     size = net.input_size
@@ -147,7 +153,7 @@ def compare_models(a: str | Path, b: str | Path, crops: np.ndarray) -> dict:
     }
 
 
-def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dict:
+def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, threshold: float | None = None) -> dict:
     """The drop-in classifier: N x 3 x 224 x 224 ImageNet-normalised RGB -> N x 2 logits [clean, occluded]."""
     import torch
     import torch.nn.functional as F
@@ -155,6 +161,8 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17) -
     from .train.network import IMAGENET_MEAN, IMAGENET_STD
 
     net, ckpt = load_checkpoint(checkpoint)
+    if threshold is not None:
+        ckpt["threshold"] = float(threshold)
     size = net.input_size
 
     class Binary224(torch.nn.Module):

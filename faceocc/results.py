@@ -50,6 +50,7 @@ class FaceResult:
             "occluded": self.occluded,
             "occlusion_score": None if self.occlusion_score is None else _round(self.occlusion_score),
             "occluders": {k: _round(v) for k, v in self.occluders.items()},
+            "occluder": self.occluder,
             "parts": {k: _round(v) for k, v in self.parts.items()},
             "upper": self.upper,
             "lower": self.lower,

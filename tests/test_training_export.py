@@ -67,6 +67,8 @@ def test_class_weights_and_sampling():
     weights, n = sampling_weights(["a", "a", "a", "b"], "oversample")
     assert n == 6 and weights[3] == pytest.approx(3 * weights[0])
     assert sampling_weights(["a", "a", "a", "b"], "undersample")[1] == 2
+    w, n = sampling_weights(["a"] * 9 + ["b"], "sqrt")  # label shares 3 : 1 (square roots of 9 : 1)
+    assert n == 10 and w[:9].sum() / w[9] == pytest.approx(3.0)
 
 
 def test_manifest_errors_name_the_line(tmp_path):

@@ -36,7 +36,7 @@ class TrainConfig:
     workers: int = 0                    # DataLoader worker processes
     # class balance and losses
     class_weights: str = "balanced"     # none | inverse | balanced  (for the occluded head)
-    sampling: str = "none"              # none | oversample | undersample (by label)
+    sampling: str = "none"              # none | oversample | undersample | sqrt (by label)
     focal_gamma: float = 2.0            # 0: plain BCE
     map_weight: float = 1.0
     parts_weight: float = 1.0
@@ -49,12 +49,13 @@ class TrainConfig:
     # evaluation and stopping
     val_synth: int = 600                # synthetic validation faces (fixed seed)
     early_stopping: int = 3             # epochs without improvement before stopping (0: never)
-    resume: str = ""                    # checkpoint to resume from
+    resume: str = ""                    # checkpoint to resume from (weights, optimiser, schedule, epoch)
+    init: str = ""                      # checkpoint whose weights start a new run (fine-tuning)
     tensorboard: bool = True
     progress: bool = True
 
     def __post_init__(self):
-        choices = {"class_weights": ("none", "inverse", "balanced"), "sampling": ("none", "oversample", "undersample"),
+        choices = {"class_weights": ("none", "inverse", "balanced"), "sampling": ("none", "oversample", "undersample", "sqrt"),
                    "device": ("auto", "cpu", "cuda")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:

@@ -174,13 +174,22 @@ class OcclusionTrainingSet(Dataset):
 
 
 def sampling_weights(labels: list[str], mode: str) -> tuple[np.ndarray, int] | None:
-    """Per-sample weights and epoch length for over- or under-sampling by label (None: plain shuffling)."""
+    """Per-sample weights and epoch length for re-sampling by label (None: plain shuffling).
+
+    ``oversample``: every label as often as the largest; ``undersample``: as often as the smallest;
+    ``sqrt``: a label's share grows with the square root of its count (rare labels seen more often,
+    without repeating a handful of images thousands of times); the epoch keeps the dataset's length.
+    """
     if mode == "none":
         return None
     values, counts = np.unique(labels, return_counts=True)
     per_label = dict(zip(values, counts))
-    weights = np.array([1.0 / per_label[label] for label in labels])
-    n = len(values) * (counts.max() if mode == "oversample" else counts.min())
+    power = 0.5 if mode == "sqrt" else 1.0
+    weights = np.array([1.0 / per_label[label] ** power for label in labels])
+    if mode == "sqrt":
+        n = len(labels)
+    else:
+        n = len(values) * (counts.max() if mode == "oversample" else counts.min())
     return weights / weights.sum(), int(n)
 
 

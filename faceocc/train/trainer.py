@@ -139,6 +139,14 @@ def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | 
                 rate = float(occ[sel].mean())
                 m[f"real_{name}_{'tpr' if name != 'clean' else 'fpr'}"] = rate
                 errors.append(1 - rate if name != "clean" else rate)
+        for name in sorted(set(real_labels) - {"mask", "clean"}):
+            sel = labels == name
+            m[f"real_{name}_occluded_rate"] = float(occ[sel].mean())
+        truth = real["target"]["occluded"] >= 0.5
+        other_pos = truth & (labels != "mask")
+        if other_pos.any():  # real occlusions other than masks (hands, sunglasses, objects): rare but the point
+            m["real_other_tpr"] = float(occ[other_pos].mean())
+            errors.append(1 - m["real_other_tpr"])
     if synth is not None:
         occ = synth["pred"]["occluded"] >= 0.5
         truth = synth["target"]["occluded"] >= 0.5
@@ -223,6 +231,9 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
     start_epoch, best, best_epoch, stale = 0, float("inf"), -1, 0
     history = []
+    if config.init and not config.resume:
+        net.load_state_dict(torch.load(config.init, map_location="cpu", weights_only=False)["model"])
+        log(f"weights initialised from {config.init}")
     if config.resume:
         ckpt = torch.load(config.resume, map_location="cpu", weights_only=False)
         net.load_state_dict(ckpt["model"])

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Recompute every number in faceocc/models/MODEL_CARD.md.
+#   bash scripts/model_card_metrics.sh /path/to/shared/data [reports_dir]
+# Needs the training data folder (faces/manifest.csv, occluders/) and ~10 minutes on 2 CPU cores.
+set -euo pipefail
+DATA=${1:?usage: $0 DATA_DIR [OUT_DIR]}
+OUT=${2:-reports}
+CACHE=${CACHE:-$OUT/cache}
+INT8=faceocc/models/faceocc_mbv2_int8.onnx
+FP32=${FP32:-$OUT/faceocc_mbv2_fp32.onnx}
+AUDIT=faceocc/data/audit_no_mask.csv
+mkdir -p "$OUT"
+[ -f "$CACHE/index.csv" ] || faceocc prepare "$DATA/faces" "$CACHE"
+# real faces, test split, labels corrected by the audit; faces the detector found (as faceocc analyze sees them)
+faceocc evaluate --cache "$CACHE" --split test --audit-labels "$AUDIT" --model "$INT8" --out "$OUT/real_test" -q
+# the same including the tight crops where no face was found (aligned by the average landmark position)
+faceocc evaluate --cache "$CACHE" --split test --use-fallback --audit-labels "$AUDIT" --model "$INT8" --out "$OUT/real_test_all" -q --no-plots
+# synthetic occlusions from occluder cut-outs held out of training, pasted on the test split's audited clean faces
+faceocc evaluate --cache "$CACHE" --split test --synthetic --occluders "$DATA/occluders" --per-face 3 \
+    --audit-labels "$AUDIT" --model "$INT8" --out "$OUT/synthetic_test" -q
+# latency, size, memory: int8 against fp32 (when the fp32 export is there), 1 and 2 threads
+MODELS=(--model "$INT8")
+[ -f "$FP32" ] && MODELS+=(--model "$FP32")
+faceocc bench "${MODELS[@]}" --threads 1,2 --iterations 200 --json "$OUT/bench.json"

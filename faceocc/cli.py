@@ -13,6 +13,8 @@ from typing import List, Optional
 
 import typer
 
+from .io import unique_path as _unique_path
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="faceocc: is each face occluded, by what, where and how much, and usable for face recognition?")
 
@@ -84,17 +86,6 @@ def _csv_rows(result) -> list[dict]:
         row.update({k: round(v, 4) for k, v in f.parts.items()})
         rows.append(row)
     return rows
-
-
-def _unique_path(path: Path) -> Path:
-    """``path``, or ``name-1.ext``, ``name-2.ext``... so that nothing existing is overwritten."""
-    if not path.exists():
-        return path
-    for i in range(1, 100000):
-        candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise FileExistsError(path)
 
 
 def _safe_stem(result, index: Optional[int] = None) -> str:

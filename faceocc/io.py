@@ -189,3 +189,15 @@ def expand_inputs(items: list[str], recursive: bool = True) -> tuple[list[Path],
         else:
             missing.append((item, "no such file or directory"))
     return files, missing
+
+
+def unique_path(path: str | Path) -> Path:
+    """``path``, or ``name-1.ext``, ``name-2.ext``... so that nothing existing is overwritten."""
+    path = Path(path)
+    if not path.exists():
+        return path
+    for i in range(1, 100000):
+        candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise FileExistsError(path)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..alignment import PART_NAMES
 from ..datasets import OCCLUDER_TYPES, OCCLUDING_TYPES
+from ..io import unique_path
 from . import metrics as M
 from .collect import STATUS_OK, EvalSet
 
@@ -213,15 +214,7 @@ def unique_dir(path: Path) -> Path:
     raise FileExistsError(path)
 
 
-def unique_file(path: Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        return path
-    for i in range(1, 100000):
-        cand = path.with_name(f"{path.stem}-{i}{path.suffix}")
-        if not cand.exists():
-            return cand
-    raise FileExistsError(path)
+unique_file = unique_path  # output files never overwrite: name-1.ext, name-2.ext, ...
 
 
 def write_predictions(es: EvalSet, path: Path, thresholds: Sequence[float]) -> None:

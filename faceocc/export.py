@@ -125,10 +125,11 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
             b = next(self.it, None)
             return None if b is None else {"image": np.ascontiguousarray(b)}
 
-    # Keep the small map head and the measuring einsum in float: they are cheap and sensitive.
+    # Every op is quantized (Conv, Add, Resize, ...): fewer quantize/dequantize hops is what makes int8 faster on CPUs
+    # without VNNI; the final measuring Einsum stays float.
     quantize_static(str(prepped), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    op_types_to_quantize=["Conv", "Gemm", "MatMul"],
+                    nodes_to_exclude=[n.name for n in _onnx_nodes(prepped) if n.op_type in ("Einsum",)],
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     prepped.unlink(missing_ok=True)
     import onnx
@@ -137,6 +138,12 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
     meta["quantization"] = "static per-channel QDQ int8"
     _set_metadata(out, meta)
     return {"path": str(out), "bytes": out.stat().st_size, **compare_models(fp32_path, out, calibration)}
+
+
+def _onnx_nodes(path: Path):
+    import onnx
+
+    return list(onnx.load(str(path)).graph.node)
 
 
 def compare_models(a: str | Path, b: str | Path, crops: np.ndarray) -> dict:

@@ -47,7 +47,7 @@ class DetectorOptions:
 
     score_threshold: float = 0.8
     nms_threshold: float = 0.4
-    max_side: int = 640
+    max_side: int = 320
     min_face_size: int = 10
     max_faces: int = 0
     threads: int = 0

@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from faceocc.server import ServerSettings, create_app  # noqa: E402
 
-FACE_KEYS = {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "parts", "upper", "lower",
+FACE_KEYS = {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "occluder", "parts", "upper", "lower",
              "coverage", "usable", "advice", "assessable", "reason"}
 
 

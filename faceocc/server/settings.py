@@ -36,7 +36,7 @@ class ServerSettings:
 
     model: str | None = None
     score_threshold: float = 0.8
-    det_size: int = 640
+    det_size: int = 320
     min_face: int = 32
     threshold: float | None = None
     eyeglasses_occlude: bool = False

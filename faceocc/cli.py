@@ -107,7 +107,7 @@ def analyze(
     model: Optional[str] = typer.Option(None, help="A faceocc ONNX model (default: the shipped one)."),
     threshold: Optional[float] = typer.Option(None, help="Occlusion threshold (default: the model's)."),
     threshold_file: Optional[Path] = typer.Option(None, help="JSON with a 'threshold', as written by `faceocc evaluate --pick-threshold`."),
-    score_threshold: float = typer.Option(0.8, help="Minimum face detection score."),
+    score_threshold: float = typer.Option(0.6, help="Minimum face detection score."),
     det_size: int = typer.Option(320, help="Detect on a copy downscaled to this longest side (raise it, e.g. 1024, for small faces in large photos)."),
     min_face: int = typer.Option(32, help="Faces smaller than this (pixels) are reported as not assessable."),
     eyeglasses_occlude: bool = typer.Option(False, "--eyeglasses-occlude", help="Count clear eyeglasses as an occlusion."),
@@ -222,7 +222,7 @@ def sort(
     *sources, outdir = inputs
     outdir = Path(outdir)
     files, missing = expand_inputs(sources)
-    analyzer = _build_analyzer(model, threshold, 0.8, 320, min_face, eyeglasses_occlude, 0, keep_images=True)
+    analyzer = _build_analyzer(model, threshold, 0.6, 320, min_face, eyeglasses_occlude, 0, keep_images=True)
     counts: Counter = Counter()
     errors = [f"{i}: {r}" for i, r in missing]
     for result in analyzer.analyze_many(files):

@@ -45,7 +45,7 @@ class DetectorOptions:
     threads: onnxruntime intra-op threads (0: onnxruntime's default).
     """
 
-    score_threshold: float = 0.8
+    score_threshold: float = 0.6
     nms_threshold: float = 0.4
     max_side: int = 320
     min_face_size: int = 10

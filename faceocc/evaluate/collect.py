@@ -205,7 +205,7 @@ def main_face(faces, width: int, height: int) -> int:
     return max(range(len(faces)), key=rank)
 
 
-def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float = 0.0, score_threshold: float = 0.8,
+def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float = 0.0, score_threshold: float = 0.6,
                     det_size: int = 320, min_face: int = 32, keep_crops: bool = True):
     from ..detection import DetectorOptions
     from ..pipeline import Analyzer, AnalyzerOptions
@@ -225,7 +225,7 @@ def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float =
 
 
 def collect_photos(records: Sequence[Record], models: Sequence[str | None], threads: int = 0, pad: float = 0.0,
-                   score_threshold: float = 0.8, det_size: int = 320, min_face: int = 32, eyeglasses_occlude: bool = False,
+                   score_threshold: float = 0.6, det_size: int = 320, min_face: int = 32, eyeglasses_occlude: bool = False,
                    progress: bool = False, keep_faces: bool = False, pad_mode: str = "detect") -> EvalSet:
     """Run every image through the analyzer (as ``faceocc analyze``) with each model; one item per image.
 

@@ -185,7 +185,7 @@ def register(app: typer.Typer) -> None:
                                      "is an occlusion (as `faceocc analyze`); image: analyse the padded image, borders of tight "
                                      "crops are not occlusions (as `faceocc prepare` crops)."),
         det_size: int = typer.Option(320, help="Detect on a copy downscaled to this longest side."),
-        score_threshold: float = typer.Option(0.8, min=0.0, max=1.0, help="Minimum face detection score."),
+        score_threshold: float = typer.Option(0.6, min=0.0, max=1.0, help="Minimum face detection score."),
         min_face: int = typer.Option(32, help="Faces smaller than this (pixels) are not assessable."),
         synthetic: bool = typer.Option(False, "--synthetic", help="Evaluate on clean test faces with held-out occluders pasted."),
         occluders: Optional[Path] = typer.Option(None, help="--synthetic: an occluders/ folder (its held-out test split is "
@@ -330,7 +330,7 @@ def register(app: typer.Typer) -> None:
         if pad_mode not in ("detect", "image"):
             _fail(f"--pad-mode {pad_mode!r}: use detect or image")
         own = _check_models([model])
-        es = gather(dataset, cache, [model], split, limit, seed, pad, 640, 0.8, 32, threads, use_fallback, False, quiet=quiet,
+        es = gather(dataset, cache, [model], split, limit, seed, pad, 320, 0.6, 32, threads, use_fallback, False, quiet=quiet,
                     pad_mode=pad_mode, audit_labels=audit_labels)
         root = None
         if dataset is not None and cache is None:

@@ -35,7 +35,7 @@ class ServerSettings:
     """
 
     model: str | None = None
-    score_threshold: float = 0.8
+    score_threshold: float = 0.6
     det_size: int = 320
     min_face: int = 32
     threshold: float | None = None

@@ -447,3 +447,12 @@ def test_settings_validation(tmp_path):
     with pytest.raises(ValueError):
         ServerSettings(max_concurrency=0)
     assert ServerSettings(api_key="  ").api_key is None
+
+
+def test_api_docs_page_is_served_locally(client):
+    """The OpenAPI docs page loads its script and styles from this server, not from a CDN."""
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assert "cdn" not in page.text.lower()
+    assert client.get("/swagger-ui/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/openapi.json").json()["info"]["title"] == "faceocc"

@@ -438,6 +438,16 @@ async def _read_images(request: Request, limit: int, timeout: float, max_files: 
 # the app
 
 
+def _local_swagger_ui() -> str | None:
+    """Folder of the Swagger UI files shipped by the ``swagger-ui-bundle`` package (None when it is not installed)."""
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    path = Path(swagger_ui_bundle.swagger_ui_path)
+    return str(path) if (path / "swagger-ui-bundle.js").is_file() else None
+
+
 def create_app(settings: ServerSettings | None = None) -> FastAPI:
     """The faceocc FastAPI application (loads the model now; raises ModelError for a bad one)."""
     settings = settings or ServerSettings()
@@ -448,7 +458,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         yield
         service.close()
 
-    app = FastAPI(title="faceocc", version=__version__, lifespan=lifespan,
+    swagger_dir = _local_swagger_ui()
+    app = FastAPI(title="faceocc", version=__version__, lifespan=lifespan, docs_url=None if swagger_dir else "/docs",
                   description="Is each face occluded, by what, where and how much, and usable for face recognition? "
                               "Errors are `{\"error\": {\"code\": ..., \"message\": ...}}` with a stable code.")
     app.state.service = service
@@ -627,6 +638,17 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
                             headers={"Cache-Control": "no-cache"})
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    if swagger_dir:  # the API docs page from local files: no CDN, works offline
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        app.mount("/swagger-ui", StaticFiles(directory=swagger_dir), name="swagger-ui")
+
+        @app.get("/docs", include_in_schema=False)
+        async def docs():
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="faceocc API",
+                                       swagger_js_url="/swagger-ui/swagger-ui-bundle.js",
+                                       swagger_css_url="/swagger-ui/swagger-ui.css",
+                                       swagger_favicon_url="/swagger-ui/favicon-32x32.png")
     return app
 
 

@@ -202,7 +202,8 @@ def register(app: typer.Typer) -> None:
         """Evaluate models on a labelled dataset: metrics, operating points, a JSON + Markdown/HTML report with plots."""
         from ..cli import _read_threshold_file
         from . import metrics as M
-        from .report import _target, build_report, compute_metrics, effective_scores, scored_mask, unique_dir, unique_file
+        from .report import _target, build_report, compute_metrics, effective_scores, scored_mask, unique_dir
+        from ..io import unique_path as unique_file
 
         if fmt not in ("md", "html"):
             _fail(f"--format {fmt!r}: use md or html")
@@ -275,7 +276,7 @@ def register(app: typer.Typer) -> None:
     ):
         """Benchmark latency per stage (decode, detect, align, classify) and end to end, throughput, size and memory."""
         from .bench import format_table, run_bench
-        from .report import unique_file
+        from ..io import unique_path as unique_file
 
         try:
             thread_list = [int(t) for t in threads.split(",") if t.strip()]

@@ -205,16 +205,11 @@ def compare(a: dict, b: dict) -> dict:
 def unique_dir(path: Path) -> Path:
     """``path`` if it does not exist or is an empty folder, else ``path-1``, ``path-2``..."""
     path = Path(path)
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+    if path.is_dir() and not any(path.iterdir()):
         return path
-    for i in range(1, 10000):
-        cand = path.with_name(f"{path.name}-{i}")
-        if not cand.exists():
-            return cand
-    raise FileExistsError(path)
+    return unique_path(path)
 
 
-unique_file = unique_path  # output files never overwrite: name-1.ext, name-2.ext, ...
 
 
 def write_predictions(es: EvalSet, path: Path, thresholds: Sequence[float]) -> None:

@@ -33,7 +33,9 @@ def load_checkpoint(path: str | Path):
     from .train.network import OcclusionNet
 
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    net = OcclusionNet(input_size=ckpt.get("input_size", CROP_SIZE), pretrained=False)
+    arch = ckpt.get("arch") or {"input_size": ckpt.get("input_size", CROP_SIZE)}
+    net = OcclusionNet(input_size=arch["input_size"], pretrained=False, drop_blocks=tuple(arch.get("drop_blocks", ())),
+                       head_conv=arch.get("head_conv", True))
     net.load_state_dict(ckpt["model"])
     net.eval()
     return net, ckpt
@@ -44,6 +46,7 @@ def _metadata(ckpt: dict, extra: dict | None = None) -> dict[str, str]:
         "faceocc_format": FORMAT,
         "faceocc_version": __version__,
         "input_size": str(ckpt.get("input_size", CROP_SIZE)),
+        "architecture": json.dumps(ckpt.get("arch", {})),
         "input": "image: N x 3 x S x S float32 RGB 0-255, aligned with faceocc.alignment (normalisation inside the graph)",
         "occluders": json.dumps(list(OCCLUDER_TYPES)),
         "parts": json.dumps(list(PART_NAMES)),
@@ -126,10 +129,10 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
             return None if b is None else {"image": np.ascontiguousarray(b)}
 
     # Every op is quantized (Conv, Add, Resize, ...): fewer quantize/dequantize hops is what makes int8 faster on CPUs
-    # without VNNI; the final measuring Einsum stays float.
+    # without VNNI; the final measuring MatMul stays float.
     quantize_static(str(prepped), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    nodes_to_exclude=[n.name for n in _onnx_nodes(prepped) if n.op_type in ("Einsum",)],
+                    nodes_to_exclude=[n.name for n in _onnx_nodes(prepped) if n.op_type in ("Einsum", "MatMul")],
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     prepped.unlink(missing_ok=True)
     import onnx

@@ -50,6 +50,14 @@ class ModelOutput:
         }
 
 
+def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
+    """N x S x S x 3 aligned crops -> N x size x size x 3 (area interpolation when shrinking, as in training)."""
+    import cv2
+
+    interp = cv2.INTER_AREA if size < crops.shape[1] else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(np.ascontiguousarray(c), (size, size), interpolation=interp) for c in crops])
+
+
 def resolve_model_path(model: str | Path | None) -> Path:
     if model in (None, "", "default"):
         return DEFAULT_MODEL
@@ -64,6 +72,9 @@ class OcclusionModel:
 
     >>> model = OcclusionModel()              # the shipped default
     >>> out = model.predict(crops)            # crops: N x 112 x 112 x 3 uint8 RGB
+
+    Crops come from ``faceocc.alignment`` at any square size (112, the canonical crop, by default); the model
+    resizes them to its own input size (``input_size``, e.g. 96) with area interpolation, as in training.
     """
 
     def __init__(self, path: str | Path | None = None, threads: int = 0):
@@ -92,8 +103,11 @@ class OcclusionModel:
         crops = np.asarray(crops)
         if crops.ndim == 3:
             crops = crops[None]
-        if crops.ndim != 4 or crops.shape[1:] != (self.input_size, self.input_size, 3):
-            raise ValueError(f"expected aligned crops of shape N x {self.input_size} x {self.input_size} x 3, got {crops.shape}")
+        if crops.ndim != 4 or crops.shape[3] != 3 or crops.shape[1] != crops.shape[2] or crops.shape[1] < 16:
+            raise ValueError(f"expected aligned square RGB crops of shape N x S x S x 3 (S = {CROP_SIZE} or the model's "
+                             f"{self.input_size}), got {crops.shape}")
+        if crops.shape[1] != self.input_size:
+            crops = resize_crops(crops, self.input_size)
         chunks = []
         for start in range(0, len(crops), batch_size):
             batch = crops[start:start + batch_size].astype(np.float32).transpose(0, 3, 1, 2)

@@ -94,7 +94,7 @@ class Analyzer:
                               landmarks=[[float(x), float(y)] for x, y in det.landmarks])
             faces.append(face)
             if assess_size(face, det.size, self.options.policy):
-                crop, valid = align_face_with_validity(image, det.landmarks, self.model.input_size)
+                crop, valid = align_face_with_validity(image, det.landmarks, CROP_SIZE)  # the model resizes to its input
                 crops.append(crop)
                 valids.append(valid)
             else:

@@ -107,3 +107,52 @@ def test_non_faceocc_onnx_is_rejected(tmp_path):
         OcclusionModel(DETECTOR_PATH)
     with pytest.raises(ModelError, match="model file not found"):
         OcclusionModel(tmp_path / "none.onnx")
+
+
+def test_config_lists_and_dicts_from_the_command_line():
+    cfg = load_config(None, ["drop_blocks=10,13,16", 'synth_weights={"eyeglasses": 0.2}', "input_size=96"])
+    assert cfg.drop_blocks == [10, 13, 16] and cfg.synth_weights == {"eyeglasses": 0.2} and cfg.input_size == 96
+    with pytest.raises(ValueError, match="synth_weights has unknown recipe"):
+        load_config(None, ['synth_weights={"banana": 1}'])
+    with pytest.raises(ValueError, match="input_size must be a multiple of 16"):
+        load_config(None, ["input_size=100"])
+    with pytest.raises(ValueError, match="drop_blocks must be JSON"):
+        load_config(None, ["drop_blocks=[1,"])
+
+
+def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_checkpoint, astronaut, astronaut_face, tmp_path):
+    """A 96 px network without some residual blocks starts from a 112 px checkpoint's weights, trains on 112 px crops
+    (resized in the data pipeline), exports, and takes 112 px crops at inference (resized by the model)."""
+    from faceocc.export import export_onnx
+    from faceocc.synthesis import OccluderLibrary
+    from faceocc.train.network import OcclusionNet
+    from faceocc.train.trainer import load_matching_weights, train
+
+    full = torch.load(tiny_checkpoint, weights_only=False)["model"]
+    small = OcclusionNet(96, pretrained=False, drop_blocks=(6, 10, 13, 16))
+    loaded, skipped = load_matching_weights(small, full)
+    assert skipped == ["regions"] and loaded > 200  # every weight maps; only the 24 x 24 part regions are new
+    with pytest.raises(ValueError, match="not residual blocks"):
+        OcclusionNet(96, pretrained=False, drop_blocks=(7,))
+
+    faces = _generated_faces(astronaut, astronaut_face, n=32)
+    cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 1, "batch_size": 16, "pretrained": False,
+                             "input_size": 96, "drop_blocks": [6, 10, 13, 16], "init": str(tiny_checkpoint),
+                             "synth_weights": {"eyeglasses": 0.5}, "progress": False, "tensorboard": False,
+                             "val_synth": 8, "threads": 2})
+    train(cfg, faces={"train": faces, "val": faces.subset(range(8))}, library=OccluderLibrary.procedural(seed=0),
+          log=lambda m: None)
+    ckpt = torch.load(tmp_path / "run" / "best.ckpt", weights_only=False)
+    assert ckpt["arch"] == {"input_size": 96, "drop_blocks": [6, 10, 13, 16], "head_conv": True}
+    info = export_onnx(tmp_path / "run" / "best.ckpt", tmp_path / "small.onnx")
+    assert info["max_abs_diff"] < 1e-4
+    model = OcclusionModel(tmp_path / "small.onnx")
+    assert model.input_size == 96 and json.loads(model.session.get_modelmeta().custom_metadata_map["architecture"])["drop_blocks"]
+    out = model.predict(faces.crops[:3])  # 112 px crops
+    assert out.occlusion_map.shape == (3, 24, 24)
+    from faceocc.model import resize_crops
+
+    same = model.predict(resize_crops(faces.crops[:3], 96))
+    np.testing.assert_allclose(out.occluded, same.occluded, atol=1e-6)
+    with pytest.raises(ValueError, match="square RGB crops"):
+        model.predict(np.zeros((2, 96, 80, 3), np.uint8))

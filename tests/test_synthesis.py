@@ -127,6 +127,19 @@ def test_hard_negatives_stay_clean(lib, face):
         assert labels_from_mask(s.occlusion, s.occluders)["occluded"] and s.occluders["other"] == 1.0
 
 
+def test_resting_hands_cross_the_outline_a_little(lib, face):
+    """The positive twin of the outline negatives: a hand on the cheek or jaw covering a few percent of the face."""
+    crop, lm = face
+    rng = np.random.default_rng(6)
+    small = 0
+    for _ in range(20):
+        s = synthesize(crop, lm, lib, rng, kind="hand", mode="rest", second=False)
+        lab = labels_from_mask(s.occlusion, s.occluders)
+        assert lab["occluded"] and s.occluders["hand"] == 1.0
+        small += 0.02 <= lab["coverage"] <= 0.25
+    assert small >= 16
+
+
 def test_flags_agree_with_labels(lib, face):
     crop, lm = face
     rng = np.random.default_rng(6)

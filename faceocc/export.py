@@ -21,7 +21,7 @@ import numpy as np
 from . import __version__
 from .alignment import CROP_SIZE, PART_NAMES
 from .datasets import OCCLUDER_TYPES
-from .model import FORMAT, REQUIRED_OUTPUTS
+from .model import FORMAT, REQUIRED_OUTPUTS, resize_crops
 
 BINARY_FORMAT = "faceocc-binary224-v1"
 
@@ -102,6 +102,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | No
     _set_metadata(out, _metadata(ckpt))
     if sample is None:
         sample = (np.random.default_rng(0).random((8, size, size, 3)) * 255).astype(np.uint8)
+    if sample.shape[1] != size:  # canonical 112 px crops for a smaller network
+        sample = resize_crops(sample, size)
     x = sample.astype(np.float32).transpose(0, 3, 1, 2)
     with torch.no_grad():
         ref = net(torch.from_numpy(x))
@@ -118,6 +120,11 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
     fp32_path, out = Path(fp32_path), Path(out)
     prepped = out.with_suffix(".prep.onnx")
     quant_pre_process(str(fp32_path), str(prepped), skip_symbolic_shape=True)
+    import onnx
+
+    size = int({p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}.get("input_size", CROP_SIZE))
+    if calibration.shape[1] != size:
+        calibration = resize_crops(calibration, size)
     batches = [calibration[i:i + 16].astype(np.float32).transpose(0, 3, 1, 2) for i in range(0, len(calibration), 16)]
 
     class Reader(CalibrationDataReader):

@@ -122,7 +122,8 @@ def test_config_lists_and_dicts_from_the_command_line():
 
 def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_checkpoint, astronaut, astronaut_face, tmp_path):
     """A 96 px network without some residual blocks starts from a 112 px checkpoint's weights, trains on 112 px crops
-    (resized in the data pipeline), exports, and takes 112 px crops at inference (resized by the model)."""
+    (resized in the data pipeline) with the 112 px network as a distillation teacher, exports, and takes 112 px crops
+    at inference (resized by the model)."""
     from faceocc.export import export_onnx
     from faceocc.synthesis import OccluderLibrary
     from faceocc.train.network import OcclusionNet
@@ -138,11 +139,13 @@ def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_chec
     faces = _generated_faces(astronaut, astronaut_face, n=32)
     cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 1, "batch_size": 16, "pretrained": False,
                              "input_size": 96, "drop_blocks": [6, 10, 13, 16], "init": str(tiny_checkpoint),
+                             "teacher": str(tiny_checkpoint), "distill_weight": 0.5,
                              "synth_weights": {"eyeglasses": 0.5}, "progress": False, "tensorboard": False,
                              "val_synth": 8, "threads": 2})
     train(cfg, faces={"train": faces, "val": faces.subset(range(8))}, library=OccluderLibrary.procedural(seed=0),
           log=lambda m: None)
     ckpt = torch.load(tmp_path / "run" / "best.ckpt", weights_only=False)
+    assert ckpt["history"][0]["train_distill"] > 0  # the 112 px teacher's outputs were learned too
     assert ckpt["arch"] == {"input_size": 96, "drop_blocks": [6, 10, 13, 16], "head_conv": True}
     info = export_onnx(tmp_path / "run" / "best.ckpt", tmp_path / "small.onnx")
     assert info["max_abs_diff"] < 1e-4

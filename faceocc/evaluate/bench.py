@@ -114,7 +114,7 @@ def bench_latency(model: str | None, threads: int, iterations: int, photo: bytes
     tracemalloc.stop()
     # the classifier alone: one crop through the bare onnxruntime session (the model's own speed), one canonical
     # 112 px crop through OcclusionModel.predict (resize and conversion included), and batches of 16
-    model = analyzer.model
+    occ = analyzer.model
     rng = np.random.default_rng(0)
     crop = rng.integers(0, 256, (1, 112, 112, 3), dtype=np.uint8)
     if result.faces and result.faces[0].landmarks:
@@ -124,11 +124,11 @@ def bench_latency(model: str | None, threads: int, iterations: int, photo: bytes
         crop = align_face(load_image(photo), np.array(result.faces[0].landmarks, np.float32))[None]
     from ..model import resize_crops
 
-    x = np.ascontiguousarray(resize_crops(crop, model.input_size).astype(np.float32).transpose(0, 3, 1, 2))
-    session_ms = _repeat_ms(lambda: model.session.run(None, {model.input_name: x}), max(200, iterations * 10))
-    predict_ms = _repeat_ms(lambda: model.predict(crop), max(200, iterations * 10))
+    x = np.ascontiguousarray(resize_crops(crop, occ.input_size).astype(np.float32).transpose(0, 3, 1, 2))
+    session_ms = _repeat_ms(lambda: occ.session.run(None, {occ.input_name: x}), max(200, iterations * 10))
+    predict_ms = _repeat_ms(lambda: occ.predict(crop), max(200, iterations * 10))
     batch = np.repeat(crop, 16, 0)
-    per_crop_ms = float(np.median(_repeat_ms(lambda: model.predict(batch), max(5, iterations // 4)))) / 16
+    per_crop_ms = float(np.median(_repeat_ms(lambda: occ.predict(batch), max(5, iterations // 4)))) / 16
     path = resolve_model_path(model)
     return {
         "model": path.name, "model_path": str(path), "model_mb": round(path.stat().st_size / 2**20, 3),

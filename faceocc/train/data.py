@@ -104,6 +104,7 @@ class OcclusionTrainingSet(Dataset):
         self.size = faces.crops.shape[1]  # occluders are pasted at the crop's own resolution ...
         self.output_size = output_size or self.size  # ... and the result is resized to the network's input
         self.map_size = self.output_size // 4
+        self.keep_full = False  # also return the crop-size image (for a distillation teacher with a larger input)
         self.pseudo = pseudo_mask_map(self.size)
         self.face_region = part_masks(self.size)["face"]
         self.epoch = 0
@@ -156,16 +157,19 @@ class OcclusionTrainingSet(Dataset):
             occluded = float(occluded > 0.5 or labels_from_mask(pasted, syn.occluders)["occluded"])
         image, occ = augment(image, np.stack([occ, occ_w], axis=2), rng, self.strength)
         occ, occ_w = occ[..., 0], occ[..., 1]
+        full = image
         if self.output_size != size:
             image = cv2.resize(image, (self.output_size, self.output_size), interpolation=cv2.INTER_AREA)
         small = cv2.resize(occ, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         small_w = cv2.resize(occ_w, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         return {"image": image, "occluded": float(occluded), "types": types, "types_w": types_w, "map": small,
-                "map_w": small_w, "measure_w": float(measure_w), "kind": kind, "label": label}
+                "map_w": small_w, "measure_w": float(measure_w), "kind": kind, "label": label,
+                **({"image_full": full} if self.keep_full else {})}
 
     def __getitem__(self, index: int) -> dict:
         s = self.sample(index)
-        return {
+        extra = {"image_full": torch.from_numpy(np.ascontiguousarray(s["image_full"].transpose(2, 0, 1)))} if self.keep_full else {}
+        return extra | {
             "image": torch.from_numpy(np.ascontiguousarray(s["image"].transpose(2, 0, 1))),  # uint8; float in the loop
             "occluded": torch.tensor(s["occluded"], dtype=torch.float32),
             "types": torch.from_numpy(s["types"]),

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 from ..datasets import apply_audit, load_dataset, read_audit
 from .config import TrainConfig
 from .data import FaceSet, OcclusionTrainingSet, class_weights, sampling_weights
-from .losses import coverage_weighted_mse, focal_bce, map_bce
+from .losses import coverage_weighted_mse, distillation_loss, focal_bce, map_bce
 from .network import OcclusionNet
 
 
@@ -98,7 +98,8 @@ def _device(config: TrainConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float]) -> tuple[torch.Tensor, dict]:
+def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float],
+                teacher: OcclusionNet | None = None) -> tuple[torch.Tensor, dict]:
     logits, map_logits = net.forward_logits(batch["image"].float())
     occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0])
     types_loss = focal_bce(logits[:, 1:], batch["types"], config.focal_gamma, weight=batch["types_w"])
@@ -112,6 +113,15 @@ def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[f
              + config.parts_weight * parts_loss + config.coverage_weight * cov_loss)
     parts = {"occ": occ_loss.item(), "types": types_loss.item(), "map": m_loss.item(), "parts": parts_loss.item(),
              "coverage": cov_loss.item()}
+    if teacher is not None:
+        x = batch.get("image_full", batch["image"]).float()
+        if x.shape[-1] != teacher.input_size:
+            x = torch.nn.functional.interpolate(x, size=(teacher.input_size,) * 2, mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            t_logits, t_map = teacher.forward_logits(x)
+        d_loss = distillation_loss(logits, map_logits, t_logits, t_map)
+        total = total + config.distill_weight * d_loss
+        parts["distill"] = d_loss.item()
     return total, parts
 
 
@@ -203,6 +213,14 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         val_library = library
     device = _device(config)
     size = config.input_size
+    teacher = None
+    if config.teacher:
+        from ..export import load_checkpoint
+
+        teacher = load_checkpoint(config.teacher)[0].to(device)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        log(f"distilling from {config.teacher} (input {teacher.input_size}, weight {config.distill_weight})")
     weights = None
     if config.synth_weights:
         from ..synthesis import DEFAULT_WEIGHTS
@@ -210,6 +228,7 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         weights = {**DEFAULT_WEIGHTS, **config.synth_weights}
     train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
                                      config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size)
+    train_set.keep_full = teacher is not None and teacher.input_size != size
     val_faces = faces.get("val")
     real_val = (OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,
                                      output_size=size) if val_faces else None)
@@ -280,7 +299,7 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
             if step >= steps_per_epoch:
                 break
             batch = {k: v.to(device) for k, v in batch.items()}
-            loss, parts = _batch_loss(net, batch, config, cw)
+            loss, parts = _batch_loss(net, batch, config, cw, teacher)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)

@@ -191,7 +191,9 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
 
         def forward(self, x):
             rgb = (x * self.std + self.mean) * 255.0
-            rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
+            rgb = F.avg_pool2d(rgb, 2)  # 224 -> 112, the canonical crop (the same as bilinear at exactly half size)
+            if size != 112:  # a smaller network: as OcclusionModel.predict does it (close to area interpolation)
+                rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
             logits, _ = self.inner.forward_logits(rgb)
             occ = logits[:, :1]
             return torch.cat([torch.zeros_like(occ), occ], dim=1)  # softmax([0, z]) == [1 - sigmoid(z), sigmoid(z)]

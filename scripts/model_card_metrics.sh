@@ -6,8 +6,8 @@ set -euo pipefail
 DATA=${1:?usage: $0 DATA_DIR [OUT_DIR]}
 OUT=${2:-reports}
 CACHE=${CACHE:-$OUT/cache}
-INT8=faceocc/models/faceocc_mbv2_int8.onnx
-FP32=${FP32:-$OUT/faceocc_mbv2_fp32.onnx}
+INT8=faceocc/models/faceocc_mbv2_96_int8.onnx
+FP32=${FP32:-$OUT/faceocc_mbv2_96_fp32.onnx}
 AUDIT=faceocc/data/audit_no_mask.csv
 mkdir -p "$OUT"
 [ -f "$CACHE/index.csv" ] || faceocc prepare "$DATA/faces" "$CACHE"
@@ -18,6 +18,8 @@ faceocc evaluate --cache "$CACHE" --split test --use-fallback --audit-labels "$A
 # synthetic occlusions from occluder cut-outs held out of training, pasted on the test split's audited clean faces
 faceocc evaluate --cache "$CACHE" --split test --synthetic --occluders "$DATA/occluders" --per-face 3 \
     --audit-labels "$AUDIT" --model "$INT8" --out "$OUT/synthetic_test" -q
+# synthetic held-out hands, one row per pose (outline: the hard negative)
+python scripts/hand_poses.py "$CACHE" "$DATA/occluders" "$INT8" --per-pose 150 | tee "$OUT/hand_poses.txt"
 # latency, size, memory: int8 against fp32 (when the fp32 export is there), 1 and 2 threads
 MODELS=(--model "$INT8")
 [ -f "$FP32" ] && MODELS+=(--model "$FP32")

@@ -66,12 +66,18 @@ def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+#: names of earlier shipped models -> the file that replaced them (v0.1.0's 112 px model became the 96 px one)
+RENAMED_MODELS = {"faceocc_mbv2_int8.onnx": "faceocc_mbv2_96_int8.onnx"}
+
+
 def resolve_model_path(model: str | Path | None) -> Path:
+    """A model argument (None/"default", a path, or the name of a shipped model) -> the file to load."""
     if model in (None, "", "default"):
         return DEFAULT_MODEL
     path = Path(model)
-    if not path.exists() and (MODELS_DIR / str(model)).exists():
-        path = MODELS_DIR / str(model)
+    name = RENAMED_MODELS.get(str(model), str(model))
+    if not path.exists() and (MODELS_DIR / name).exists():
+        path = MODELS_DIR / name
     return path
 
 

@@ -100,6 +100,14 @@ def test_export_parity_and_int8_agreement(tiny_checkpoint, astronaut, astronaut_
     assert q["occluded_mean_abs_diff"] < 0.05 and q["coverage_mean_abs_diff"] < 0.05
 
 
+def test_shipped_models_by_name_including_the_renamed_one():
+    from faceocc.model import DEFAULT_MODEL, resolve_model_path
+
+    assert resolve_model_path("default") == DEFAULT_MODEL == resolve_model_path("faceocc_mbv2_96_int8.onnx")
+    assert resolve_model_path("faceocc_mbv2_int8.onnx") == DEFAULT_MODEL  # v0.1.0's name still works
+    assert OcclusionModel("faceocc_mbv2_int8.onnx").input_size == 96
+
+
 def test_non_faceocc_onnx_is_rejected(tmp_path):
     from faceocc.detection import DETECTOR_PATH
 

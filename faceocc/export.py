@@ -122,7 +122,8 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
     quant_pre_process(str(fp32_path), str(prepped), skip_symbolic_shape=True)
     import onnx
 
-    size = int({p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}.get("input_size", CROP_SIZE))
+    meta = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
+    size = int(meta.get("input_size", CROP_SIZE))
     if calibration.shape[1] != size:
         calibration = resize_crops(calibration, size)
     batches = [calibration[i:i + 16].astype(np.float32).transpose(0, 3, 1, 2) for i in range(0, len(calibration), 16)]
@@ -142,9 +143,6 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
                     nodes_to_exclude=[n.name for n in _onnx_nodes(prepped) if n.op_type in ("Einsum", "MatMul")],
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     prepped.unlink(missing_ok=True)
-    import onnx
-
-    meta = {p.key: p.value for p in onnx.load(str(fp32_path)).metadata_props}
     meta["quantization"] = "static per-channel QDQ int8"
     _set_metadata(out, meta)
     return {"path": str(out), "bytes": out.stat().st_size, **compare_models(fp32_path, out, calibration)}

@@ -915,24 +915,6 @@ def _shift(arr: np.ndarray, dx: int, dy: int) -> np.ndarray:
     return out
 
 
-def _push_out(ctx: _Ctx, rgb: np.ndarray, a: np.ndarray, q: np.ndarray, limit: float = 0.01):
-    """Move a layer away from the face centre (from its anchor ``q``) until it stays outside the inner face."""
-    f = ctx.face
-    d = q - _face_centre(ctx)
-    d = d / max(float(np.hypot(*d)), 1e-3)
-    cur = a
-    dx = dy = 0
-    for k in range(1, 15):
-        fr = _fractions(cur, ctx.frame)
-        if fr[-1] < limit and fr[:-1].max() < 0.04:
-            break
-        dx, dy = int(round(d[0] * 0.07 * f.iod * k)), int(round(d[1] * 0.07 * f.iod * k))
-        cur = _shift(a, dx, dy)
-    if dx or dy:
-        rgb = _shift(rgb, dx, dy)
-    return rgb, cur
-
-
 def _face_centre(ctx: _Ctx) -> np.ndarray:
     cx, cy = ctx.frame.face_centre
     return ctx.face.pt(cx + 0.3 * ctx.face.yaw, cy)
@@ -958,31 +940,21 @@ def _slide(ctx: _Ctx, warp_at, q: np.ndarray, inward: bool, target: float = 0.01
     """Re-place a layer along the line through its anchor ``q`` and the face centre: outward until it covers less
     than ``target`` of the inner face (a hard negative), or inward until it covers at least ``target`` (a hand
     resting on the cheek or jaw). ``warp_at(point)`` warps the cut-out anchored at a point, so the layer is never
-    cut by the crop edge the way shifting pixels would cut it."""
+    cut by the crop edge the way shifting pixels would cut it. Returns (rgb, alpha, anchor point used)."""
     f = ctx.face
     d = _face_centre(ctx) - q
     d = d / max(float(np.hypot(*d)), 1e-3)
     d = d if inward else -d
+    point = q
     rgb, a = warp_at(q)
     for k in range(1, 25):
         fr = _fractions(a, ctx.frame)
         done = fr[-1] >= target if inward else (fr[-1] < target and fr[:-1].max() < 0.04)
         if done:
             break
-        rgb, a = warp_at((q + d * 0.04 * f.iod * k).astype(np.float32))
-    return rgb, a
-
-
-def _steps_out(ctx: _Ctx, warp_at, q: np.ndarray) -> int:
-    """How many outward steps of ``_slide`` it takes until the layer leaves the inner face."""
-    f = ctx.face
-    d = q - _face_centre(ctx)
-    d = d / max(float(np.hypot(*d)), 1e-3)
-    for k in range(0, 25):
-        fr = _fractions(warp_at((q + d * 0.04 * f.iod * k).astype(np.float32))[1], ctx.frame)
-        if fr[-1] < 0.01 and fr[:-1].max() < 0.04:
-            return k
-    return 24
+        point = (q + d * 0.04 * f.iod * k).astype(np.float32)
+        rgb, a = warp_at(point)
+    return rgb, a, point
 
 
 def _hand(ctx: _Ctx, mode: str | None = None) -> None:
@@ -1029,9 +1001,8 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
         def warp_at(point):
             return _warp(sprite, _affine(k_scale, theta - src_dir, wr + fr * vec, point) @ m0, ctx.size)
 
-        d = q - _face_centre(ctx)
-        start = q + d / max(float(np.hypot(*d)), 1e-3) * 0.04 * f.iod * _steps_out(ctx, warp_at, q)  # just outside ...
-        rgb, a = _slide(ctx, warp_at, start.astype(np.float32), inward=True, target=u(0.035, 0.14))  # ... then in
+        start = _slide(ctx, warp_at, q, inward=False)[2]  # just outside the inner face ...
+        rgb, a, _ = _slide(ctx, warp_at, start, inward=True, target=u(0.035, 0.14))  # ... then in
         _paste(ctx, rgb, a, "hand", colour="skin", shadow=True)
         return
     else:  # outline: a hard negative, touches the face outline from outside
@@ -1049,7 +1020,7 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
             def warp_at(point, k_scale=k_scale, theta=theta, fr=fr):
                 return _warp(sprite, _affine(k_scale, theta - src_dir, wr + fr * vec, point) @ m0, ctx.size)
 
-            rgb, a = _slide(ctx, warp_at, q, inward=False)
+            rgb, a, _ = _slide(ctx, warp_at, q, inward=False)
             mass = float(a.sum())
             if best is None or mass > best[2]:
                 best = (rgb, a, mass)
@@ -1243,9 +1214,7 @@ def _object(ctx: _Ctx) -> None:
         m = _affine(scale, rot, _apply(m0, src) if src is not c else c, qq, 1.0, sy) @ m0
         return _warp(sprite, m, ctx.size)
 
-    rgb, a = render(q)
-    if outline:
-        rgb, a = _push_out(ctx, rgb, a, q)
+    rgb, a = _slide(ctx, render, q, inward=False)[:2] if outline else render(q)
     _paste(ctx, rgb, a, "object", shadow=True)
 
 

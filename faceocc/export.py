@@ -26,13 +26,22 @@ from .model import FORMAT, REQUIRED_OUTPUTS, resize_crops
 BINARY_FORMAT = "faceocc-binary224-v1"
 
 
-def load_checkpoint(path: str | Path):
-    """A checkpoint written by ``faceocc train`` -> (network in eval mode, checkpoint dict)."""
+def load_checkpoint(path: str | Path, calibration: np.ndarray | None = None):
+    """A checkpoint written by ``faceocc train`` -> (network in eval mode, checkpoint dict).
+
+    A faceocc ONNX model (``.onnx``, fp32 or int8) works too: its network is recovered with
+    :func:`faceocc.train.from_onnx.checkpoint_from_onnx` (``calibration`` crops re-estimate its BatchNorm statistics).
+    """
     import torch
 
     from .train.network import OcclusionNet
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    if Path(path).suffix.lower() == ".onnx":
+        from .train.from_onnx import checkpoint_from_onnx
+
+        ckpt = checkpoint_from_onnx(path, calibration)
+    else:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
     arch = ckpt.get("arch") or {"input_size": ckpt.get("input_size", CROP_SIZE)}
     net = OcclusionNet(input_size=arch["input_size"], pretrained=False, drop_blocks=tuple(arch.get("drop_blocks", ())),
                        head_conv=arch.get("head_conv", True))

@@ -932,8 +932,8 @@ def _outline_point(ctx: _Ctx, top: bool = False) -> np.ndarray:
 # ------------------------------------------------------------------ recipes
 
 
-HAND_MODES = _HAND_MODES = ("mouth", "eyes", "cheek", "chin", "fingers_eye", "forehead", "outline", "rest")
-_HAND_P = (0.20, 0.11, 0.14, 0.11, 0.12, 0.06, 0.13, 0.13)
+HAND_MODES = _HAND_MODES = ("mouth", "eyes", "cheek", "chin", "fingers_eye", "forehead", "outline", "rest", "touch")
+_HAND_P = (0.17, 0.10, 0.12, 0.10, 0.10, 0.05, 0.12, 0.11, 0.13)
 
 
 def _slide(ctx: _Ctx, warp_at, q: np.ndarray, inward: bool, target: float = 0.01):
@@ -957,6 +957,99 @@ def _slide(ctx: _Ctx, warp_at, q: np.ndarray, inward: bool, target: float = 0.01
     return rgb, a, point
 
 
+def _capsule_field(ctx: _Ctx, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distance of every crop pixel to the segment a-b, position along it 0-1)."""
+    fr = ctx.frame
+    d = b - a
+    length2 = max(float(d @ d), 1e-6)
+    t = np.clip(((fr.xx - a[0]) * d[0] + (fr.yy - a[1]) * d[1]) / length2, 0.0, 1.0)
+    px, py = a[0] + t * d[0], a[1] + t * d[1]
+    return np.hypot(fr.xx - px, fr.yy - py), t
+
+
+def _skin_tone(ctx: _Ctx, sprite: Sprite) -> np.ndarray:
+    """A hand colour: the cut-out's own skin pulled toward the face's (same person, same light)."""
+    rgba = sprite.rgba.astype(np.float32)
+    w = rgba[..., 3].ravel() / 255.0
+    own = (w @ rgba[..., :3].reshape(-1, 3)) / max(float(w.sum()), 1.0)
+    k = ctx.u(0.7, 1.0)
+    tone = (ctx.face_mean + 8) ** k * (own + 8) ** (1 - k) - 8
+    return np.clip(tone * np.array([ctx.u(0.98, 1.06), ctx.u(0.95, 1.02), ctx.u(0.93, 1.01)], np.float32)
+                   * ctx.u(0.92, 1.1), 20, 250)
+
+
+def _touch(ctx: _Ctx, sprite: Sprite) -> None:
+    """Fingers in contact with the face, the way real hands rest on it: fingertips pressed into a cheek, curled
+    fingers or knuckles under the chin, a finger across the lips. Drawn finger by finger (rounded, shaded across
+    their width, creases, nails), each from a hand whose palm stays outside the inner face; the colour comes from a
+    hand cut-out pulled toward the face's skin, so held-out cut-outs give held-out tones."""
+    f, u = ctx.face, ctx.u
+    size = ctx.size
+    width = f.iod * u(0.22, 0.32)  # an adult finger is about a quarter of the inter-ocular distance... and a bit
+    pose = ctx.choice(("cheek", "cheek", "chin", "lips", "jaw"))
+    side = ctx.choice((-1, 1))
+    fingers = []  # (base, tip, width)
+    if pose == "cheek":  # fingertips from the side or from below, into the cheek
+        tip_c = f.pt(side * u(0.55, 0.95), u(0.35, 1.15))
+        ang = math.radians(f.angle + (180 if side > 0 else 0) + side * u(-60, 25))  # pointing inward, up or down
+        direction = np.array([math.cos(ang), math.sin(ang)], np.float32)
+        n = int(ctx.rng.integers(1, 5))
+        length = f.iod * u(0.7, 1.3)
+    elif pose == "chin":  # curled fingers / knuckles under the chin: short fingers nearly across the chin
+        tip_c = f.pt(u(-0.3, 0.3), u(1.45, 1.75))
+        ang = math.radians(f.angle + (0 if side > 0 else 180) + u(-25, 25) - 90 * u(0.0, 0.35))
+        direction = np.array([math.cos(ang), math.sin(ang)], np.float32)
+        n = int(ctx.rng.integers(2, 5))
+        length = f.iod * u(0.5, 0.9)
+    elif pose == "lips":  # an index finger (and maybe the next) up over the lips
+        tip_c = f.pt(u(-0.2, 0.2), u(0.75, 1.0))
+        ang = math.radians(f.angle - 90 + u(-25, 25))
+        direction = np.array([math.cos(ang), math.sin(ang)], np.float32)
+        n = 1 if ctx.chance(0.7) else 2
+        length = f.iod * u(0.9, 1.5)
+    else:  # jaw: fingers along the jaw line, tips reaching onto the lower cheek
+        tip_c = f.pt(side * u(0.4, 0.75), u(1.1, 1.55))
+        ang = math.radians(f.angle + (180 if side > 0 else 0) + side * u(15, 55))
+        direction = np.array([math.cos(ang), math.sin(ang)], np.float32)
+        n = int(ctx.rng.integers(2, 5))
+        length = f.iod * u(0.7, 1.2)
+    normal = np.array([-direction[1], direction[0]], np.float32)
+    spacing = width * u(0.85, 1.0)
+    for k in range(n):
+        off = (k - (n - 1) / 2) * spacing
+        ln = length * (1.0 - 0.18 * abs(k - (n - 1) / 2) / max(n / 2, 1)) * u(0.9, 1.08)
+        tip = tip_c + normal * off - direction * (length - ln) * 0.5
+        fingers.append((tip - direction * ln, tip, width * u(0.9, 1.08)))
+    # the hand behind the fingers: its body continues away from the fingertips (outside the inner face, mostly)
+    base_c = np.mean([b for b, _, _ in fingers], axis=0)
+    palm_len = f.iod * u(0.9, 1.6)
+    palm_w = max(n * spacing, width * 2.2) * u(1.0, 1.25)
+    alpha = np.zeros((size, size), np.float32)
+    shade = np.ones((size, size), np.float32)
+    dist, t = _capsule_field(ctx, base_c, base_c - direction * palm_len)
+    palm = np.clip((palm_w / 2 - dist) / (0.6 * f.unit) + 0.5, 0, 1)
+    alpha = np.maximum(alpha, palm)
+    shade = np.where(palm > 0, 0.9 + 0.1 * (1 - np.clip(dist / (palm_w / 2), 0, 1) ** 2), shade)
+    nails = ctx.chance(0.5)  # the back of the hand toward the camera
+    for base, tip, w in fingers:
+        dist, t = _capsule_field(ctx, base - direction * width, tip)
+        a = np.clip((w / 2 - dist) / (0.5 * f.unit) + 0.5, 0, 1)
+        r = np.clip(dist / (w / 2), 0, 1)
+        s_f = 1.04 - 0.3 * r ** 2 + 0.04 * (1 - r) ** 4  # round across the width, darker at the edges
+        if ctx.chance(0.6):  # knuckle creases
+            for c in (u(0.35, 0.5), u(0.65, 0.8)):
+                s_f = s_f * (1 - u(0.04, 0.1) * np.exp(-((t - c) * length / (0.03 * f.iod)) ** 2) * (r < 0.8))
+        if nails:
+            nd, _ = _capsule_field(ctx, tip - direction * 0.42 * w, tip - direction * 0.12 * w)
+            s_f = s_f * (1 + 0.12 * np.clip((0.3 * w - nd) / (0.5 * f.unit) + 0.5, 0, 1))
+        shade = np.where(a > alpha * 0.5, s_f, shade)  # later fingers are in front
+        alpha = np.maximum(alpha, a)
+    tone = _skin_tone(ctx, sprite)
+    rgb = shade[..., None] * tone[None, None, :]
+    rgb = rgb * (1 + 0.03 * ctx.rng.standard_normal((size, size, 1)).astype(np.float32))
+    _paste(ctx, rgb.astype(np.float32), alpha, "hand", colour="keep", shadow=True, feather=0.35 * f.unit)
+
+
 def _hand(ctx: _Ctx, mode: str | None = None) -> None:
     f, u = ctx.face, ctx.u
     sprite = ctx.choice(ctx.lib.sprites["hands"])
@@ -964,6 +1057,9 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
         mode = _HAND_MODES[int(ctx.rng.choice(len(_HAND_MODES), p=_HAND_P))]
     elif mode not in _HAND_MODES:
         raise ValueError(f"unknown hand mode {mode!r} (known: {', '.join(_HAND_MODES)})")
+    if mode == "touch":
+        _touch(ctx, sprite)
+        return
     w, _ = sprite.size
     m0 = _flip_matrix(w) if ctx.chance(0.5) else np.eye(3)
     wr, tip = _apply(m0, sprite.meta["wrist"]), _apply(m0, sprite.meta["tip"])

@@ -9,7 +9,6 @@ touching the face outline from outside): its row is the false-positive rate; eve
 """
 
 import argparse
-import csv
 import sys
 from pathlib import Path
 
@@ -18,6 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceocc import synthesis  # noqa: E402
+from faceocc.datasets import Record, read_audit  # noqa: E402
+from faceocc.evaluate.collect import apply_audit_by_suffix  # noqa: E402
 from faceocc.model import OcclusionModel  # noqa: E402
 from faceocc.prepare import CropCache  # noqa: E402
 
@@ -31,9 +32,10 @@ def main(argv=None) -> int:
     ap.add_argument("--audit", default=str(Path(__file__).resolve().parents[1] / "faceocc/data/audit_no_mask.csv"))
     args = ap.parse_args(argv)
     cache = CropCache.load(args.cache)
-    corrected = {r["path"] for r in csv.DictReader(open(args.audit))}
-    clean = [i for i, r in enumerate(cache.rows) if r.get("split") == "test" and r["label"] == "clean"
-             and r["path"] not in corrected and float(r.get("det_score") or 0) > 0]
+    records = [Record(path=Path(r["path"]), label=r["label"]) for r in cache.rows]
+    apply_audit_by_suffix(records, read_audit(args.audit))  # audit paths may be relative to another root
+    clean = [i for i, (r, rec) in enumerate(zip(cache.rows, records)) if r.get("split") == "test" and rec.label == "clean"
+             and float(r.get("det_score") or 0) > 0]
     library = synthesis.OccluderLibrary.from_folder(args.occluders, split="test", seed=0)
     models = [OcclusionModel(m, threads=1) for m in args.models]
     print(f"{len(clean)} clean test faces, {args.per_pose} samples per pose, held-out hand cut-outs")

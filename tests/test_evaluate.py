@@ -217,11 +217,12 @@ def test_evaluate_report_threshold_and_compare(tiny_dataset, tmp_path):
     assert json.loads((out / "report.json").read_text())["counts"]["items"] == 10
 
 
-def _write_cache(root: Path, dataset: Path) -> Path:
-    """A crop cache as `faceocc prepare` writes it, from the tiny dataset (no process pool)."""
+def _write_cache(root: Path, dataset: Path, absolute: bool = False) -> Path:
+    """A crop cache as `faceocc prepare` writes it, from the tiny dataset (no process pool); ``absolute``: index paths
+    are absolute, as when `prepare` was given an absolute manifest path."""
     from faceocc.prepare import prepare_image
 
-    cache = root / "cache"
+    cache = root / ("cache_abs" if absolute else "cache")
     cache.mkdir()
     crops, lms, rows = [], [], []
     with open(dataset / "manifest.csv") as fh:
@@ -230,7 +231,8 @@ def _write_cache(root: Path, dataset: Path) -> Path:
             crops.append(p.crop)
             lms.append(p.landmarks)
             label = "clean" if r["label"] == "no_mask" else r["label"]
-            rows.append({"path": r["path"], "label": label, "split": r["split"], "group": r["group"], "source": r["source"],
+            path = str((dataset / r["path"]).resolve()) if absolute else r["path"]
+            rows.append({"path": path, "label": label, "split": r["split"], "group": r["group"], "source": r["source"],
                          "det_score": round(p.det_score, 4)})
     np.save(cache / "crops.npy", np.stack(crops))
     np.save(cache / "landmarks.npy", np.stack(lms).astype(np.float32))
@@ -255,6 +257,12 @@ def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
                               "--no-plots", "-q"])
     assert res.exit_code == 0, res.output
     m = next(iter(json.loads((tmp_path / "c2" / "report.json").read_text())["metrics"].values()))
+    assert m["per_category"]["hand"]["n"] == 1 and m["per_category"]["eyeglasses"]["n"] == 1
+    # the same audit file applies to a cache whose index holds absolute paths (matched on the audit's path suffix)
+    res = runner.invoke(app, ["evaluate", "--cache", str(_write_cache(tmp_path, tiny_dataset, absolute=True)),
+                              "--audit-labels", str(audit), "--out", str(tmp_path / "c3"), "--no-plots", "-q"])
+    assert res.exit_code == 0, res.output
+    m = next(iter(json.loads((tmp_path / "c3" / "report.json").read_text())["metrics"].values()))
     assert m["per_category"]["hand"]["n"] == 1 and m["per_category"]["eyeglasses"]["n"] == 1
     from faceocc.datasets import load_dataset, read_audit
     from faceocc.evaluate.collect import apply_audit_by_suffix

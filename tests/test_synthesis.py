@@ -140,6 +140,29 @@ def test_resting_hands_cross_the_outline_a_little(lib, face):
     assert small >= 16
 
 
+def test_touching_fingers_are_small_skin_coloured_occlusions(lib, face):
+    """The `touch` pose: fingertips on a cheek, knuckles under the chin, a finger on the lips. Most cover a few
+    percent of the inner face (occluded), the hand's body stays mostly outside it, and its colour is the face's."""
+    from faceocc.alignment import part_masks
+
+    crop, lm = face
+    inner = part_masks(CROP_SIZE)["face"] > 0.5
+    rng = np.random.default_rng(8)
+    occluded, small, outside, colour = 0, 0, [], []
+    for _ in range(40):
+        s = synthesize(crop, lm, lib, rng, kind="hand", mode="touch", second=False)
+        lab = labels_from_mask(s.occlusion, s.occluders)
+        assert lab["occluded"] == bool(s.occluders["hand"])  # the labels and the types agree
+        occluded += lab["occluded"]
+        small += 0.02 <= lab["coverage"] <= 0.2
+        covered = s.occlusion > 0.5
+        outside.append((covered & ~inner).sum() / max(covered.sum(), 1))
+        colour.append(np.abs(s.image[covered].mean(0) - np.array([225, 180, 150])).max())
+    assert occluded >= 30 and small >= 25
+    assert np.median(outside) > 0.4
+    assert np.median(colour) < 50
+
+
 def test_flags_agree_with_labels(lib, face):
     crop, lm = face
     rng = np.random.default_rng(6)

@@ -167,3 +167,56 @@ def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_chec
     np.testing.assert_allclose(out.occluded, same.occluded, atol=1e-6)
     with pytest.raises(ValueError, match="square RGB crops"):
         model.predict(np.zeros((2, 96, 80, 3), np.uint8))
+
+
+def test_a_trainable_network_is_recovered_from_fp32_and_int8_onnx(tiny_checkpoint, astronaut, astronaut_face, tmp_path):
+    """The folded, quantized ONNX graph goes back into Conv + BatchNorm: the same outputs as the checkpoint in eval
+    mode, the same in train mode on the calibration crops (BatchNorm statistics re-estimated on them), and
+    ``init=`` / ``teacher=`` accept the ONNX file."""
+    from faceocc.export import export_onnx, load_checkpoint, quantize_int8
+    from faceocc.synthesis import OccluderLibrary
+    from faceocc.train.from_onnx import network_from_onnx
+    from faceocc.train.trainer import train
+
+    faces = _generated_faces(astronaut, astronaut_face, n=32)
+    fp32 = tmp_path / "m.onnx"
+    export_onnx(tiny_checkpoint, fp32, sample=faces.crops[:8])
+    int8 = tmp_path / "m_int8.onnx"
+    quantize_int8(fp32, int8, faces.crops)
+    reference, _ = load_checkpoint(tiny_checkpoint)
+    x = torch.from_numpy(faces.crops[:16].astype(np.float32).transpose(0, 3, 1, 2))
+    with torch.no_grad():
+        want = reference(x)
+
+    net, info = network_from_onnx(fp32, calibration=faces.crops[:16])
+    assert info["arch"] == {"input_size": 112, "drop_blocks": [], "head_conv": True} and info["threshold"] == 0.5
+    with torch.no_grad():
+        got = net(x)
+        for name in ("occluded", "occluders", "coverage", "occlusion_map"):
+            np.testing.assert_allclose(got[name].numpy(), want[name].numpy(), atol=2e-4, err_msg=name)
+        net.train()  # batch statistics of the calibration crops are the ones the BatchNorms were given
+        np.testing.assert_allclose(net(x)["occlusion_map"].numpy(), want["occlusion_map"].numpy(), atol=2e-3)
+
+    net8, _ = network_from_onnx(int8)
+    with torch.no_grad():
+        got8 = net8(x)
+    runtime = OcclusionModel(int8).predict(faces.crops[:16])
+    assert np.abs(got8["occluded"].numpy() - runtime.occluded).mean() < 0.03  # int8 weights; float activations
+    assert np.abs(got8["coverage"].numpy() - want["coverage"].numpy()).mean() < 0.05
+
+    cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 1, "batch_size": 16, "pretrained": False,
+                             "init": str(int8), "teacher": str(fp32), "distill_weight": 0.5, "progress": False,
+                             "tensorboard": False, "val_synth": 8, "threads": 2})
+    logs = []
+    train(cfg, faces={"train": faces, "val": faces.subset(range(8))}, library=OccluderLibrary.procedural(seed=0),
+          log=logs.append)
+    assert any(f"weights initialised from {int8}" in m and "left at their initial values" not in m for m in logs)
+    assert torch.load(tmp_path / "run" / "best.ckpt", weights_only=False)["history"][0]["train_distill"] > 0
+
+
+def test_a_non_faceocc_onnx_cannot_start_training(tmp_path):
+    from faceocc.detection import DETECTOR_PATH
+    from faceocc.train.from_onnx import network_from_onnx
+
+    with pytest.raises(ValueError, match="not a faceocc model"):
+        network_from_onnx(DETECTOR_PATH)

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..alignment import PART_NAMES
-from ..datasets import OCCLUDER_TYPES, OCCLUDING_TYPES, DatasetError, Record, label_targets, normalise_label
+from ..datasets import OCCLUDER_TYPES, OCCLUDING_TYPES, DatasetError, Record, apply_audit, label_targets, normalise_label
 
 STATUS_OK = "ok"
 STATUS_NO_FACE = "no_face"
@@ -309,6 +309,7 @@ def collect_cache(cache_dir: str | Path, models: Sequence[str | None], split: st
         raise DatasetError(f"{cache_dir}: index.csv has {len(cache.rows)} rows but crops.npy {len(cache.crops)} crops")
     by_path = _record_lookup(records, [r["path"] for r in cache.rows]) if records else None
     items, rows_idx = [], []
+    audit_root = None
     for idx, row in enumerate(cache.rows):
         if split and row.get("split", "") != split:
             continue
@@ -322,11 +323,12 @@ def collect_cache(cache_dir: str | Path, models: Sequence[str | None], split: st
         else:
             rec = Record(path=Path(row["path"]), label=normalise_label(row["label"], where), split=row.get("split", ""),
                          group=row.get("group", "") or "", source=row.get("source", "") or "")
-            if audit:
-                from ..datasets import apply_audit
-
-                rec.path = Path("/") / row["path"]  # cache paths are relative to the root the audit file uses
-                apply_audit([rec], audit, "/")
+            if audit:  # cache paths and audit paths may be relative to different roots: match on the audit's suffix
+                rec.path = rec.path.resolve()
+                if audit_root is None:
+                    audit_root = _audit_root(rec.path, audit)
+                if audit_root is not None:
+                    apply_audit([rec], audit, audit_root)
             item = item_from_record(rec, eyeglasses_occlude)
             item.path = row["path"]
         item.det_score = float(row.get("det_score") or 0.0)
@@ -376,17 +378,24 @@ def _record_lookup(records: Sequence[Record], cache_paths: Sequence[str]) -> dic
     return out
 
 
+def _audit_root(path: str | Path, audit: dict) -> str | None:
+    """The folder that audit paths are relative to, if ``path`` is one of them (by suffix), else None."""
+    full = str(Path(path).resolve())
+    for rel in audit:
+        suffix = "/" + rel.lstrip("/")
+        if full.endswith(suffix):
+            return full[: len(full) - len(suffix)] or "/"
+    return None
+
+
 def apply_audit_by_suffix(records: Sequence[Record], audit: dict) -> int:
     """Correct labels from an audit file whose paths are relative to some root above the records: the root is found
     from the first audit path that ends a record's path. Returns how many labels changed."""
-    from ..datasets import apply_audit
 
-    for rel in audit:
-        suffix = "/" + rel.lstrip("/")
-        for r in records:
-            full = str(Path(r.path).resolve())
-            if full.endswith(suffix):
-                return apply_audit(list(records), audit, full[: len(full) - len(suffix)] or "/")
+    for r in records:
+        root = _audit_root(r.path, audit)
+        if root is not None:
+            return apply_audit(list(records), audit, root)
     return 0
 
 

@@ -49,14 +49,15 @@ class TrainConfig:
     synth_on_occluded: float = 0.15     # chance an already occluded (e.g. masked) face gets one more
     pseudo_mask_map: float = 0.3        # loss weight of the lower-face pseudo map for real masked faces
     synth_weights: dict = field(default_factory=dict)  # recipe probabilities overriding synthesis.DEFAULT_WEIGHTS
-    # knowledge distillation: a trained checkpoint (e.g. the larger 112 px model) whose outputs the network also learns
+    # knowledge distillation: a trained checkpoint or faceocc ONNX model (e.g. the larger 112 px network) whose outputs
+    # the network also learns
     teacher: str = ""
     distill_weight: float = 1.0         # weight of the teacher terms (verdict, types and map) next to the label losses
     # evaluation and stopping
     val_synth: int = 600                # synthetic validation faces (fixed seed)
     early_stopping: int = 3             # epochs without improvement before stopping (0: never)
     resume: str = ""                    # checkpoint to resume from (weights, optimiser, schedule, epoch)
-    init: str = ""                      # checkpoint whose weights start a new run (fine-tuning)
+    init: str = ""                      # checkpoint, or faceocc ONNX model (the shipped one too), starting a new run
     tensorboard: bool = True
     progress: bool = True
 

@@ -268,7 +268,10 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
     start_epoch, best, best_epoch, stale = 0, float("inf"), -1, 0
     history = []
     if config.init and not config.resume:
-        loaded, skipped = load_matching_weights(net, torch.load(config.init, map_location="cpu", weights_only=False)["model"])
+        from ..export import load_checkpoint
+
+        calibration = faces["train"].crops[np.random.default_rng(config.seed).permutation(n_train)[:512]]
+        loaded, skipped = load_matching_weights(net, load_checkpoint(config.init, calibration)[1]["model"])
         log(f"weights initialised from {config.init}: {loaded} tensors"
             + (f"; {len(skipped)} left at their initial values (not in the checkpoint or another shape): "
                f"{', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''}" if skipped else ""))

@@ -80,6 +80,87 @@ def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, streng
     return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(occ)
 
 
+#: real labels whose occluder can be cut out and moved to another face (not face masks: the synthetic ones are good)
+TRANSPLANT_TYPES = ("hand", "other", "sunglasses")
+
+
+@dataclass
+class RealOccluders:
+    """Real occluders (hands, microphones, hair, sunglasses...) cut out of real occluded training faces, to be moved
+    onto other faces at the same place of the canonical frame ("transplants").
+
+    Synthetic cut-outs teach the shapes of flat open hands; real hands curl, rest a chin on their knuckles and press
+    fingertips into a cheek. The few real occluded faces are learned by heart when they are only shown as they are;
+    moved onto thousands of other faces they teach what the occluder looks like rather than which photo it is in.
+    The cut-out mask is a model's occlusion map (soft, about as coarse as its 24 x 24 grid).
+    """
+
+    crops: np.ndarray  # K x S x S x 3 uint8: the source faces
+    alphas: np.ndarray  # K x S x S float32 0-1: where their occluder is
+    types: np.ndarray  # K x 5: occluder types of the source label
+    skin: np.ndarray  # K x 3: the source face's mean skin colour (for colour transfer to the new face)
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    @classmethod
+    def from_faces(cls, faces: FaceSet, model, min_coverage: float = 0.03) -> "RealOccluders":
+        """Cut the occluders out of ``faces`` whose label is a real occlusion of TRANSPLANT_TYPES (no face mask) with
+        ``model``'s occlusion map (an :class:`faceocc.model.OcclusionModel`). Sources whose map covers less than
+        ``min_coverage`` of the inner face are left out (the model does not see where their occluder is)."""
+        from ..synthesis import _Frame
+
+        keep = [i for i, lab in enumerate(faces.labels)
+                if set(lab.split("+")) & set(TRANSPLANT_TYPES) and "mask" not in lab.split("+")]
+        size = faces.crops.shape[1]
+        empty = cls(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.float32),
+                    np.zeros((0, len(OCCLUDER_TYPES)), np.float32), np.zeros((0, 3), np.float32))
+        if not keep:
+            return empty
+        crops = np.asarray(faces.crops[np.array(keep)])
+        maps = model.predict(crops).occlusion_map
+        frame = _Frame.get(size)
+        face_w = frame.face_w.reshape(size, size)
+        rows = []
+        for k, i in enumerate(keep):
+            m = cv2.resize(maps[k], (size, size), interpolation=cv2.INTER_LINEAR)
+            # opaque where the map is confident, a soft edge of a pixel or two: never a ghost of the source
+            alpha = cv2.GaussianBlur(np.clip((m - 0.35) / 0.15, 0, 1).astype(np.float32), (0, 0), 1.0 * size / 112)
+            if float((alpha * face_w).sum()) < min_coverage:
+                continue
+            img = crops[k].reshape(-1, 3).astype(np.float32)
+            w = frame.skin_w * (1.0 - alpha.ravel())
+            rows.append((crops[k], alpha, label_targets(faces.labels[i])[1], (w @ img) / max(float(w.sum()), 1e-6)))
+        if not rows:
+            return empty
+        c, a, t, sk = zip(*rows)
+        return cls(np.stack(c), np.stack(a).astype(np.float32), np.stack(t).astype(np.float32), np.stack(sk).astype(np.float32))
+
+    def paste(self, crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(image, occlusion 0-1, occluder types) with one real occluder moved onto ``crop`` (same frame, a small
+        random flip / shift / scale / turn, its colour moved toward the new face's skin)."""
+        from ..synthesis import _Frame
+
+        k = int(rng.integers(len(self)))
+        size = crop.shape[0]
+        src, alpha = self.crops[k].astype(np.float32), self.alphas[k]
+        if rng.random() < 0.5:  # the canonical frame is symmetric
+            src, alpha = src[:, ::-1], alpha[:, ::-1]
+        m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.normal(0, 4), rng.uniform(0.94, 1.06))
+        m[:, 2] += rng.normal(0, 2.0, 2) * size / 112
+        src = cv2.warpAffine(np.ascontiguousarray(src), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        alpha = cv2.warpAffine(np.ascontiguousarray(alpha), m, (size, size), flags=cv2.INTER_LINEAR)
+        img = crop.astype(np.float32)
+        frame = _Frame.get(size)
+        target_skin = frame.skin_w @ img.reshape(-1, 3)
+        ratio = (target_skin + 10) / (self.skin[k] + 10)
+        hand = self.types[k][OCCLUDER_TYPES.index("hand")] > 0.5
+        # a person's hand has the colour and the light of their face; other objects keep their colour, take the light
+        gain = ratio ** rng.uniform(0.6, 1.0) if hand else np.full(3, float(ratio.mean()) ** rng.uniform(0.3, 0.7))
+        out = img * (1 - alpha[..., None]) + np.clip(src * gain.astype(np.float32), 0, 255) * alpha[..., None]
+        return np.clip(out, 0, 255).astype(np.uint8), alpha.astype(np.float32), self.types[k].copy()
+
+
 class OcclusionTrainingSet(Dataset):
     """Each item: one face, maybe with a pasted occluder, augmented, with all targets.
 
@@ -91,8 +172,12 @@ class OcclusionTrainingSet(Dataset):
 
     def __init__(self, faces: FaceSet, library=None, synth_prob: float = 0.55, synth_on_occluded: float = 0.15,
                  pseudo_mask_map_weight: float = 0.3, augment_strength: float = 1.0, seed: int = 0,
-                 fixed: bool = False, synth_weights: dict | None = None, output_size: int | None = None):
+                 fixed: bool = False, synth_weights: dict | None = None, output_size: int | None = None,
+                 transplants: RealOccluders | None = None, transplant_prob: float = 0.0, transplant_weight: float = 0.3):
         self.faces = faces
+        self.transplants = transplants if transplants is not None and len(transplants) else None
+        self.transplant_prob = transplant_prob if self.transplants is not None else 0.0
+        self.transplant_weight = transplant_weight  # map / measure weight of a transplant (its mask is a model's)
         self.library = library
         self.synth_prob = synth_prob if library is not None else 0.0
         self.synth_on_occluded = synth_on_occluded if library is not None else 0.0
@@ -140,7 +225,13 @@ class OcclusionTrainingSet(Dataset):
                 measure_w = 0.0
         p = self.synth_prob if not occluded else self.synth_on_occluded
         image = crop
-        if self.library is not None and rng.random() < p:
+        if label == "clean" and self.transplant_prob > 0 and rng.random() < self.transplant_prob:
+            image, occ, moved = self.transplants.paste(crop, rng)
+            occ_w = np.full((size, size), self.transplant_weight, np.float32)
+            measure_w = self.transplant_weight
+            types, types_w = moved, np.ones(len(OCCLUDER_TYPES), np.float32)
+            occluded, kind = 1.0, "transplant"
+        elif self.library is not None and rng.random() < p:
             from ..synthesis import synthesize
 
             syn = synthesize(crop, landmarks, self.library, rng, weights=self.synth_weights)

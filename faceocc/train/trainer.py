@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, WeightedRandomSampler
 
 from ..datasets import apply_audit, load_dataset, read_audit
 from .config import TrainConfig
-from .data import FaceSet, OcclusionTrainingSet, class_weights, sampling_weights
+from .data import FaceSet, OcclusionTrainingSet, RealOccluders, class_weights, sampling_weights
 from .losses import coverage_weighted_mse, distillation_loss, focal_bce, map_bce
 from .network import OcclusionNet
 
@@ -226,8 +226,15 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         from ..synthesis import DEFAULT_WEIGHTS
 
         weights = {**DEFAULT_WEIGHTS, **config.synth_weights}
+    transplants = None
+    if config.transplant_prob > 0:
+        from ..model import OcclusionModel
+
+        transplants = RealOccluders.from_faces(faces["train"], OcclusionModel(config.transplant_model))
+        log(f"real occluders to transplant: {len(transplants)} (cut out by {config.transplant_model}'s occlusion map)")
     train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
-                                     config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size)
+                                     config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size,
+                                     transplants=transplants, transplant_prob=config.transplant_prob)
     train_set.keep_full = teacher is not None and teacher.input_size != size
     val_faces = faces.get("val")
     real_val = (OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,
@@ -244,7 +251,8 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
 
     n_train = len(train_set)
     occ_real = np.mean([lab not in ("clean", "eyeglasses") for lab in faces["train"].labels])
-    pos_frac = occ_real + (1 - occ_real) * config.synth_prob * 0.85
+    tp = config.transplant_prob if transplants is not None and len(transplants) else 0.0  # transplants: occluded
+    pos_frac = occ_real + (1 - occ_real) * (tp + (1 - tp) * config.synth_prob * 0.85)
     cw = class_weights(pos_frac, config.class_weights)
     log(f"training faces: {n_train} ({dict(zip(*np.unique(faces['train'].labels, return_counts=True)))}); "
         f"estimated occluded fraction {pos_frac:.2f}; class weights {cw[0]:.2f}/{cw[1]:.2f}; device {device}")

@@ -793,6 +793,7 @@ class _Ctx:
         self.face_mean = self.frame.skin_w @ self.img.reshape(-1, 3)
         self.crop = crop
         self._blur = None
+        self.hand_p = np.array(_HAND_P) / sum(_HAND_P)  # hand pose probabilities (synthesize's hand_weights)
 
     @property
     def blur(self) -> float:
@@ -936,6 +937,18 @@ HAND_MODES = _HAND_MODES = ("mouth", "eyes", "cheek", "chin", "fingers_eye", "fo
 _HAND_P = (0.17, 0.10, 0.12, 0.10, 0.10, 0.05, 0.12, 0.11, 0.13)
 
 
+def hand_pose_probabilities(overrides: dict | None = None) -> np.ndarray:
+    """Probabilities of HAND_MODES: the defaults, with ``overrides`` ({pose: weight}) in place, normalised."""
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(_HAND_MODES))
+    if unknown:
+        raise ValueError(f"unknown hand pose(s) {unknown} (known: {', '.join(_HAND_MODES)})")
+    p = np.array([float(overrides.get(m, d)) for m, d in zip(_HAND_MODES, _HAND_P)])
+    if (p < 0).any() or p.sum() <= 0:
+        raise ValueError(f"hand pose weights must be >= 0 and not all 0, got {overrides}")
+    return p / p.sum()
+
+
 def _slide(ctx: _Ctx, warp_at, q: np.ndarray, inward: bool, target: float = 0.01):
     """Re-place a layer along the line through its anchor ``q`` and the face centre: outward until it covers less
     than ``target`` of the inner face (a hard negative), or inward until it covers at least ``target`` (a hand
@@ -1054,7 +1067,7 @@ def _hand(ctx: _Ctx, mode: str | None = None) -> None:
     f, u = ctx.face, ctx.u
     sprite = ctx.choice(ctx.lib.sprites["hands"])
     if mode is None:
-        mode = _HAND_MODES[int(ctx.rng.choice(len(_HAND_MODES), p=_HAND_P))]
+        mode = _HAND_MODES[int(ctx.rng.choice(len(_HAND_MODES), p=ctx.hand_p))]
     elif mode not in _HAND_MODES:
         raise ValueError(f"unknown hand mode {mode!r} (known: {', '.join(_HAND_MODES)})")
     if mode == "touch":
@@ -1524,14 +1537,15 @@ def _sample_kind(library: OccluderLibrary, rng: np.random.Generator, weights: di
 
 def synthesize(crop: np.ndarray, landmarks: np.ndarray, library: OccluderLibrary, rng: np.random.Generator,
                kind: str | None = None, weights: dict | None = None, second: bool = True,
-               postprocess: bool = True, mode: str | None = None) -> Synthesized:
+               postprocess: bool = True, mode: str | None = None, hand_weights: dict | None = None) -> Synthesized:
     """Paste an occluder (recipe ``kind``, or one sampled from ``weights``) onto an aligned RGB crop.
 
     ``landmarks`` are the crop's 5 points in its pixels. A second occluder is added sometimes
     (sunglasses + hand, mask + eyeglasses, ...) unless ``second`` is False. ``postprocess`` adds the
     global noise / JPEG round-trip that every sample, clean ones included, may get.
     ``mode`` forces a placement of the main recipe: for ``hand`` one of HAND_MODES, for ``hair``
-    "eye" (over an eye) or "forehead" (a fringe above the brows, a negative).
+    "eye" (over an eye) or "forehead" (a fringe above the brows, a negative). ``hand_weights`` overrides the
+    probabilities of the hand poses by name (the others keep theirs, see ``hand_pose_probabilities``).
     """
     crop = np.asarray(crop)
     if crop.ndim != 3 or crop.shape[2] != 3 or crop.shape[0] != crop.shape[1]:
@@ -1545,6 +1559,8 @@ def synthesize(crop: np.ndarray, landmarks: np.ndarray, library: OccluderLibrary
     elif kind not in library.kinds():
         raise ValueError(f"this library cannot make {kind!r} (it can make: {', '.join(library.kinds())})")
     ctx = _Ctx(crop, landmarks, library, rng)
+    if hand_weights:
+        ctx.hand_p = hand_pose_probabilities(hand_weights)
     layers = [] if kind == "none" else [kind]
     if second and kind in _COMBOS and ctx.chance(_COMBOS[kind][0]):
         extra = [k for k in _COMBOS[kind][1] if k in library.kinds()]

@@ -163,6 +163,21 @@ def test_touching_fingers_are_small_skin_coloured_occlusions(lib, face):
     assert np.median(colour) < 50
 
 
+def test_hand_pose_weights_choose_the_poses(lib, face):
+    from faceocc.synthesis import hand_pose_probabilities
+
+    p = hand_pose_probabilities({"touch": 0.0, "forehead": 1.0})
+    assert p.sum() == pytest.approx(1.0) and p[HAND_MODES.index("touch")] == 0.0
+    crop, lm = face
+    rng = np.random.default_rng(9)
+    only = {m: 0.0 for m in HAND_MODES} | {"mouth": 1.0}
+    for _ in range(5):  # every hand goes over the mouth
+        s = synthesize(crop, lm, lib, rng, kind="hand", second=False, hand_weights=only)
+        assert labels_from_mask(s.occlusion, s.occluders)["parts"]["mouth"] > 0.3
+    with pytest.raises(ValueError, match="unknown hand pose"):
+        hand_pose_probabilities({"elbow": 1.0})
+
+
 def test_flags_agree_with_labels(lib, face):
     crop, lm = face
     rng = np.random.default_rng(6)

@@ -126,6 +126,9 @@ def test_config_lists_and_dicts_from_the_command_line():
         load_config(None, ["input_size=100"])
     with pytest.raises(ValueError, match="drop_blocks must be JSON"):
         load_config(None, ["drop_blocks=[1,"])
+    assert load_config(None, ['hand_pose_weights={"forehead": 0.12}']).hand_pose_weights == {"forehead": 0.12}
+    with pytest.raises(ValueError, match=r"hand_pose_weights: unknown hand pose\(s\) \['elbow'\]"):
+        load_config(None, ['hand_pose_weights={"elbow": 1}'])
 
 
 def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_checkpoint, astronaut, astronaut_face, tmp_path):

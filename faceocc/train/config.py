@@ -49,6 +49,7 @@ class TrainConfig:
     synth_on_occluded: float = 0.15     # chance an already occluded (e.g. masked) face gets one more
     pseudo_mask_map: float = 0.3        # loss weight of the lower-face pseudo map for real masked faces
     synth_weights: dict = field(default_factory=dict)  # recipe probabilities overriding synthesis.DEFAULT_WEIGHTS
+    hand_pose_weights: dict = field(default_factory=dict)  # hand pose weights overriding synthesis' (e.g. forehead)
     # real occluders (hands, objects, hair, sunglasses of audited training faces) cut out by a model's occlusion map
     # and moved onto clean training faces
     transplant_prob: float = 0.0        # chance a clean training face gets one (instead of a synthetic paste)
@@ -78,6 +79,12 @@ class TrainConfig:
         unknown = sorted(set(self.synth_weights) - set(KINDS))
         if unknown:
             raise ValueError(f"config: synth_weights has unknown recipe(s) {unknown} (known: {', '.join(KINDS)})")
+        from ..synthesis import hand_pose_probabilities
+
+        try:
+            hand_pose_probabilities(self.hand_pose_weights)
+        except ValueError as err:
+            raise ValueError(f"config: hand_pose_weights: {err}") from None
         if not 0.0 <= self.transplant_prob <= 1.0:
             raise ValueError(f"config: transplant_prob must be between 0 and 1, got {self.transplant_prob}")
         if self.epochs < 1 or self.batch_size < 1:

@@ -173,6 +173,7 @@ class OcclusionTrainingSet(Dataset):
     def __init__(self, faces: FaceSet, library=None, synth_prob: float = 0.55, synth_on_occluded: float = 0.15,
                  pseudo_mask_map_weight: float = 0.3, augment_strength: float = 1.0, seed: int = 0,
                  fixed: bool = False, synth_weights: dict | None = None, output_size: int | None = None,
+                 hand_weights: dict | None = None,
                  transplants: RealOccluders | None = None, transplant_prob: float = 0.0, transplant_weight: float = 0.3):
         self.faces = faces
         self.transplants = transplants if transplants is not None and len(transplants) else None
@@ -186,6 +187,7 @@ class OcclusionTrainingSet(Dataset):
         self.seed = seed
         self.fixed = fixed  # the same sample for an index every time (validation sets)
         self.synth_weights = synth_weights
+        self.hand_weights = hand_weights
         self.size = faces.crops.shape[1]  # occluders are pasted at the crop's own resolution ...
         self.output_size = output_size or self.size  # ... and the result is resized to the network's input
         self.map_size = self.output_size // 4
@@ -234,7 +236,7 @@ class OcclusionTrainingSet(Dataset):
         elif self.library is not None and rng.random() < p:
             from ..synthesis import synthesize
 
-            syn = synthesize(crop, landmarks, self.library, rng, weights=self.synth_weights)
+            syn = synthesize(crop, landmarks, self.library, rng, weights=self.synth_weights, hand_weights=self.hand_weights)
             image, kind = syn.image, syn.kind
             pasted = syn.occlusion.astype(np.float32)
             occ = np.maximum(occ, pasted)

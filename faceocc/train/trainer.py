@@ -234,7 +234,8 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         log(f"real occluders to transplant: {len(transplants)} (cut out by {config.transplant_model}'s occlusion map)")
     train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
                                      config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size,
-                                     transplants=transplants, transplant_prob=config.transplant_prob)
+                                     hand_weights=config.hand_pose_weights or None, transplants=transplants,
+                                     transplant_prob=config.transplant_prob)
     train_set.keep_full = teacher is not None and teacher.input_size != size
     val_faces = faces.get("val")
     real_val = (OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,

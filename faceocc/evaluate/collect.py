@@ -391,7 +391,6 @@ def _audit_root(path: str | Path, audit: dict) -> str | None:
 def apply_audit_by_suffix(records: Sequence[Record], audit: dict) -> int:
     """Correct labels from an audit file whose paths are relative to some root above the records: the root is found
     from the first audit path that ends a record's path. Returns how many labels changed."""
-
     for r in records:
         root = _audit_root(r.path, audit)
         if root is not None:

@@ -793,7 +793,7 @@ class _Ctx:
         self.face_mean = self.frame.skin_w @ self.img.reshape(-1, 3)
         self.crop = crop
         self._blur = None
-        self.hand_p = np.array(_HAND_P) / sum(_HAND_P)  # hand pose probabilities (synthesize's hand_weights)
+        self.hand_p = _HAND_P_ARRAY  # hand pose probabilities (synthesize's hand_weights replace them)
 
     @property
     def blur(self) -> float:
@@ -935,6 +935,7 @@ def _outline_point(ctx: _Ctx, top: bool = False) -> np.ndarray:
 
 HAND_MODES = _HAND_MODES = ("mouth", "eyes", "cheek", "chin", "fingers_eye", "forehead", "outline", "rest", "touch")
 _HAND_P = (0.17, 0.10, 0.12, 0.10, 0.10, 0.05, 0.12, 0.11, 0.13)
+_HAND_P_ARRAY = np.array(_HAND_P) / sum(_HAND_P)
 
 
 def hand_pose_probabilities(overrides: dict | None = None) -> np.ndarray:

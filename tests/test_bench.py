@@ -77,3 +77,11 @@ def test_percentiles(values):
     p = percentiles(values)
     assert p["p50"] == pytest.approx(sorted(values)[len(values) // 2] if len(values) == 1 else 2.5)
     assert p["mean"] == pytest.approx(sum(values) / len(values))
+
+
+def test_bench_without_json_writes_no_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["bench", "--iterations", "2", "--workers", "0", "-q"])
+    assert res.exit_code == 0, res.output
+    assert "end_to_end" in res.output or "end to end" in res.output
+    assert list(tmp_path.iterdir()) == []

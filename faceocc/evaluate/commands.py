@@ -270,7 +270,8 @@ def register(app: typer.Typer) -> None:
         folder: Optional[Path] = typer.Option(None, help="Images for the throughput run (default: generated photos)."),
         folder_images: int = typer.Option(8, min=1, help="How many photos to generate when no --folder is given."),
         rounds: int = typer.Option(1, min=1, help="Passes over the folder in the throughput run."),
-        json_out: Path = typer.Option(Path("bench.json"), "--json", help="Write the results here (a new name if it exists)."),
+        json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here (a new name if "
+                                                 "it exists; default: print the table only)."),
         previous: Optional[Path] = typer.Option(None, help="A bench JSON from another commit: show the change."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
     ):
@@ -299,10 +300,11 @@ def register(app: typer.Typer) -> None:
                                log=lambda m: _say(m, quiet))
         except ValueError as exc:
             _fail(str(exc))
-        dest = unique_file(json_out)
-        dest.write_text(json.dumps(result, indent=2))
         typer.echo(format_table(result, old))
-        _say(f"results: {dest}", quiet)
+        if json_out is not None:
+            dest = unique_file(json_out)
+            dest.write_text(json.dumps(result, indent=2))
+            _say(f"results: {dest}", quiet)
 
     @app.command()
     def audit(

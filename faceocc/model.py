@@ -19,7 +19,7 @@ from .datasets import OCCLUDER_TYPES
 from .runtime import create_session
 
 MODELS_DIR = Path(__file__).parent / "models"
-DEFAULT_MODEL = MODELS_DIR / "faceocc_mbv2_96_int8.onnx"
+DEFAULT_MODEL = MODELS_DIR / "faceocc_mbv2_112_int8.onnx"
 FORMAT = "faceocc-occlusion-v1"
 REQUIRED_OUTPUTS = ("occluded", "occluders", "parts", "coverage", "occlusion_map")
 
@@ -66,8 +66,10 @@ def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-#: names of earlier shipped models -> the file that replaced them (v0.1.0's 112 px model became the 96 px one)
-RENAMED_MODELS = {"faceocc_mbv2_int8.onnx": "faceocc_mbv2_96_int8.onnx"}
+#: names of earlier shipped models -> the file that replaced them (v0.1.0's 112 px model became v0.2.0-v0.3.0's
+#: 96 px one, which v0.4.0's 112 px model replaced)
+RENAMED_MODELS = {"faceocc_mbv2_int8.onnx": "faceocc_mbv2_112_int8.onnx",
+                  "faceocc_mbv2_96_int8.onnx": "faceocc_mbv2_112_int8.onnx"}
 
 
 def resolve_model_path(model: str | Path | None) -> Path:

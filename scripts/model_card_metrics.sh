@@ -6,8 +6,8 @@ set -euo pipefail
 DATA=${1:?usage: $0 DATA_DIR [OUT_DIR]}
 OUT=${2:-reports}
 CACHE=${CACHE:-$OUT/cache}
-INT8=faceocc/models/faceocc_mbv2_96_int8.onnx
-FP32=${FP32:-$OUT/faceocc_mbv2_96_fp32.onnx}
+INT8=faceocc/models/faceocc_mbv2_112_int8.onnx
+FP32=${FP32:-$OUT/faceocc_mbv2_112_fp32.onnx}
 AUDIT=faceocc/data/audit_no_mask.csv
 mkdir -p "$OUT"
 [ -f "$CACHE/index.csv" ] || faceocc prepare "$DATA/faces" "$CACHE"

@@ -50,11 +50,11 @@ def test_bench_cli_is_fast_and_writes_json(tmp_path):
 
 
 def test_bench_two_models_and_threads(tmp_path):
-    result = bench.run_bench(["faceocc_mbv2_96_int8.onnx", None], threads=[1, 2], iterations=2, workers=0)
+    result = bench.run_bench(["faceocc_mbv2_112_int8.onnx", None], threads=[1, 2], iterations=2, workers=0)
     assert [(r["threads"]) for r in result["latency"]] == [1, 2, 1, 2]
     assert all(isinstance(r["quantized"], bool) for r in result["latency"])
     table = bench.format_table(result)
-    assert sum(line.startswith("faceocc_mbv2_96_int8.onnx ") for line in table.splitlines()) == 4
+    assert sum(line.startswith("faceocc_mbv2_112_int8.onnx ") for line in table.splitlines()) == 4
 
 
 def test_bench_bad_input(tmp_path):

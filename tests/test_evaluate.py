@@ -184,7 +184,7 @@ def tiny_dataset(tmp_path_factory):
 def test_evaluate_report_threshold_and_compare(tiny_dataset, tmp_path):
     out = tmp_path / "report"
     res = runner.invoke(app, ["evaluate", str(tiny_dataset / "manifest.csv"), "--out", str(out), "--pick-threshold", "tpr=0.5",
-                              "--compare", "faceocc_mbv2_96_int8.onnx", "--threads", "1"])
+                              "--compare", "faceocc_mbv2_112_int8.onnx", "--threads", "1"])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["items"] == 10 and report["counts"]["ok"] == 9 and report["counts"]["no_face"] == 1

@@ -103,9 +103,10 @@ def test_export_parity_and_int8_agreement(tiny_checkpoint, astronaut, astronaut_
 def test_shipped_models_by_name_including_the_renamed_one():
     from faceocc.model import DEFAULT_MODEL, resolve_model_path
 
-    assert resolve_model_path("default") == DEFAULT_MODEL == resolve_model_path("faceocc_mbv2_96_int8.onnx")
+    assert resolve_model_path("default") == DEFAULT_MODEL == resolve_model_path("faceocc_mbv2_112_int8.onnx")
     assert resolve_model_path("faceocc_mbv2_int8.onnx") == DEFAULT_MODEL  # v0.1.0's name still works
-    assert OcclusionModel("faceocc_mbv2_int8.onnx").input_size == 96
+    assert resolve_model_path("faceocc_mbv2_96_int8.onnx") == DEFAULT_MODEL  # and v0.2.0-v0.3.0's
+    assert OcclusionModel("faceocc_mbv2_96_int8.onnx").input_size == 112
 
 
 def test_non_faceocc_onnx_is_rejected(tmp_path):
@@ -223,3 +224,13 @@ def test_a_non_faceocc_onnx_cannot_start_training(tmp_path):
 
     with pytest.raises(ValueError, match="not a faceocc model"):
         network_from_onnx(DETECTOR_PATH)
+
+
+def test_missing_init_file_fails_before_training(tmp_path):
+    from faceocc.train.config import TrainConfig
+    from faceocc.train.trainer import train
+
+    config = TrainConfig(out=str(tmp_path / "run"), init=str(tmp_path / "gone.onnx"))
+    with pytest.raises(ValueError, match="init=.*gone.onnx.*no such file"):
+        train(config)
+    assert not (tmp_path / "run").exists()

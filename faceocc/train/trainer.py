@@ -196,6 +196,11 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
     """Train a model; returns the summary (best epoch and metrics). Files go to ``config.out``."""
     from tqdm import tqdm
 
+    for key in ("init", "teacher", "resume"):  # fail before any data is read
+        value = getattr(config, key)
+        if value and not Path(value).is_file():
+            raise ValueError(f"config: {key}={value!r}: no such file (a checkpoint from `faceocc train` or a faceocc "
+                             f"ONNX model)")
     seed_everything(config.seed)
     if config.threads > 0:
         torch.set_num_threads(config.threads)

@@ -165,7 +165,7 @@ def apply_audit(records: list[Record], audit: dict[str, str], root: str | Path) 
     changed = 0
     for rec in records:
         try:
-            key = str(rec.path.relative_to(root))
+            key = str(Path(rec.path).resolve().relative_to(root))
         except ValueError:
             key = rec.path.name
         if key in audit:

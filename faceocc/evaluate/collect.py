@@ -308,29 +308,25 @@ def collect_cache(cache_dir: str | Path, models: Sequence[str | None], split: st
     if len(cache.rows) != len(cache.crops):
         raise DatasetError(f"{cache_dir}: index.csv has {len(cache.rows)} rows but crops.npy {len(cache.crops)} crops")
     by_path = _record_lookup(records, [r["path"] for r in cache.rows]) if records else None
-    items, rows_idx = [], []
-    audit_root = None
+    selected = []
     for idx, row in enumerate(cache.rows):
         if split and row.get("split", "") != split:
             continue
-        where = f"{cache_dir / 'index.csv'}:{idx + 2}"
         if by_path is not None:
             rec = by_path.get(row["path"])
             if rec is None:
                 continue  # not in the dataset given
-            item = item_from_record(rec, eyeglasses_occlude)
-            item.path = row["path"]
         else:
+            where = f"{cache_dir / 'index.csv'}:{idx + 2}"
             rec = Record(path=Path(row["path"]), label=normalise_label(row["label"], where), split=row.get("split", ""),
                          group=row.get("group", "") or "", source=row.get("source", "") or "")
-            if audit:  # cache paths and audit paths may be relative to different roots: match on the audit's suffix
-                rec.path = rec.path.resolve()
-                if audit_root is None:
-                    audit_root = _audit_root(rec.path, audit)
-                if audit_root is not None:
-                    apply_audit([rec], audit, audit_root)
-            item = item_from_record(rec, eyeglasses_occlude)
-            item.path = row["path"]
+        selected.append((idx, row, rec))
+    if audit and by_path is None:  # cache paths and audit paths may be relative to different roots
+        apply_audit_by_suffix([rec for _, _, rec in selected], audit)
+    items, rows_idx = [], []
+    for idx, row, rec in selected:
+        item = item_from_record(rec, eyeglasses_occlude)
+        item.path = row["path"]
         item.det_score = float(row.get("det_score") or 0.0)
         item.n_faces = int(item.det_score > 0)
         if item.det_score <= 0 and not use_fallback:

@@ -59,8 +59,7 @@ def _tensor_values(model) -> dict[str, np.ndarray]:
     return values
 
 
-def _architecture(model, path: Path) -> dict:
-    meta = {p.key: p.value for p in model.metadata_props}
+def _architecture(meta: dict, path: Path) -> dict:
     if meta.get("faceocc_format") is None:
         raise ValueError(f"{path}: not a faceocc model (no faceocc_format in its metadata)")
     arch = json.loads(meta.get("architecture") or "{}")
@@ -80,9 +79,9 @@ def _module_name(node_name: str) -> str:
     return ".".join(segments)
 
 
-def _conv_and_bn(net: OcclusionNet, name: str) -> tuple[nn.Conv2d, nn.BatchNorm2d | None]:
-    """The convolution called ``name`` and the BatchNorm that export folded into it (the next layer), if any."""
-    modules = dict(net.named_modules())
+def _conv_and_bn(modules: dict[str, nn.Module], name: str) -> tuple[nn.Conv2d, nn.BatchNorm2d | None]:
+    """The convolution called ``name`` (in the network's ``named_modules``) and the BatchNorm that export folded into
+    it (the next layer), if any."""
     conv = modules.get(name)
     if not isinstance(conv, nn.Conv2d):
         raise KeyError(name)
@@ -102,19 +101,21 @@ def network_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -
 
     path = Path(path)
     model = onnx.load(str(path))
-    arch = _architecture(model, path)
+    meta = {p.key: p.value for p in model.metadata_props}
+    arch = _architecture(meta, path)
     net = OcclusionNet(input_size=int(arch["input_size"]), pretrained=False, drop_blocks=tuple(arch.get("drop_blocks", ())),
                        head_conv=arch.get("head_conv", True))
     values = _tensor_values(model)
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
-    n_convs = sum(isinstance(m, nn.Conv2d) for m in net.modules())
+    modules = dict(net.named_modules())
+    n_convs = sum(isinstance(m, nn.Conv2d) for m in modules.values())
     if len(convs) != n_convs:
         raise ValueError(f"{path}: {len(convs)} convolutions in the graph, the architecture {arch} has {n_convs}")
     folded_bias: list[tuple[nn.BatchNorm2d, torch.Tensor]] = []
     with torch.no_grad():
         for node in convs:
             try:
-                conv, bn = _conv_and_bn(net, _module_name(node.name))
+                conv, bn = _conv_and_bn(modules, _module_name(node.name))
             except KeyError:
                 raise ValueError(f"{path}: graph node {node.name} is no convolution of the architecture {arch}") from None
             w = values[node.input[1]]
@@ -139,7 +140,6 @@ def network_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -
     net.eval()
     if calibration is not None and len(calibration):
         _recalibrate(net, folded_bias, calibration)
-    meta = {p.key: p.value for p in model.metadata_props}
     return net, {"arch": net.arch, "threshold": float(meta.get("threshold", 0.5)), "metadata": meta}
 
 

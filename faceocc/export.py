@@ -178,7 +178,14 @@ def compare_models(a: str | Path, b: str | Path, crops: np.ndarray) -> dict:
 
 
 def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, threshold: float | None = None) -> dict:
-    """The drop-in classifier: N x 3 x 224 x 224 ImageNet-normalised RGB -> N x 2 logits [clean, occluded]."""
+    """The drop-in classifier: N x 3 x 224 x 224 ImageNet-normalised RGB -> N x 2 logits [clean, occluded].
+
+    The clean logit is the constant ``logit(T)``, T the model's operating threshold, so that ``argmax`` (or
+    ``softmax(...)[:, 1] >= 0.5``) is faceocc's verdict at T, the way a drop-in classifier is used;
+    ``softmax(...)[:, 1] = sigmoid(z - logit(T))`` with ``z`` the occluded logit (the full model's score at T = 0.5).
+    The metadata keeps T as ``score_threshold`` and 0.5 as ``threshold``."""
+    import math
+
     import torch
     import torch.nn.functional as F
 
@@ -188,6 +195,10 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
     if threshold is not None:
         ckpt["threshold"] = float(threshold)
     size = net.input_size
+    operating = float(ckpt.get("threshold", 0.5))
+    if not 0.0 < operating < 1.0:
+        raise ValueError(f"{checkpoint}: threshold {operating} is not strictly between 0 and 1")
+    clean_logit = math.log(operating / (1.0 - operating))
 
     class Binary224(torch.nn.Module):
         def __init__(self, inner):
@@ -203,7 +214,8 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
                 rgb = F.interpolate(rgb, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
             logits, _ = self.inner.forward_logits(rgb)
             occ = logits[:, :1]
-            return torch.cat([torch.zeros_like(occ), occ], dim=1)  # softmax([0, z]) == [1 - sigmoid(z), sigmoid(z)]
+            # softmax([c, z]) == [1 - sigmoid(z - c), sigmoid(z - c)]: argmax is z >= c = logit(T)
+            return torch.cat([torch.full_like(occ, clean_logit), occ], dim=1)
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +224,9 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=opset, dynamo=False)
     meta = _metadata(ckpt, {"faceocc_format": BINARY_FORMAT,
                             "input": "input: N x 3 x 224 x 224 float32 RGB, (x/255 - ImageNet mean) / ImageNet std",
-                            "output": "logits: N x 2 [clean, occluded]; softmax gives probabilities"})
+                            "output": "logits: N x 2 [clean, occluded]; argmax (softmax(logits)[:, 1] >= 0.5) is the "
+                                      f"verdict at the model's operating threshold {operating:g} (score_threshold)",
+                            "threshold": "0.5", "score_threshold": f"{operating:g}"})
     _set_metadata(out, meta)
     return {"path": str(out), "bytes": out.stat().st_size}
 

@@ -77,7 +77,7 @@ def exported(tmp_path_factory):
     full, binary = d / "full.onnx", d / "binary224.onnx"
     info_full = export_onnx(ckpt, full)
     export_binary224(ckpt, binary)
-    return {"full": full, "binary": binary, "info_full": info_full}
+    return {"full": full, "binary": binary, "info_full": info_full, "ckpt": ckpt}
 
 
 def _p_occluded(binary_path, x: np.ndarray) -> np.ndarray:
@@ -149,3 +149,31 @@ def test_binary224_agrees_with_full_model_on_sample_crops(exported):
     np.testing.assert_allclose(p, full, atol=0.03)
     decided = np.abs(full - 0.5) > 0.02
     assert ((p >= 0.5) == (full >= 0.5))[decided].all()
+
+
+def test_binary224_argmax_is_the_verdict_at_the_model_threshold(exported, tmp_path):
+    """A model shipped with threshold 0.4: argmax of the drop-in's logits == (full model score >= 0.4)."""
+    import onnx
+
+    from faceocc.export import export_binary224
+    from faceocc.model import OcclusionModel
+
+    ckpt = torch.load(exported["ckpt"], weights_only=False)
+    ckpt["threshold"] = 0.4
+    path = tmp_path / "t04.ckpt"
+    torch.save(ckpt, path)
+    binary = tmp_path / "b04.onnx"
+    export_binary224(path, binary)
+    crops = _sample_crops()
+    full = OcclusionModel(exported["full"], threads=1).predict(crops).occluded
+    big = crops.repeat(2, axis=1).repeat(2, axis=2).astype(np.float32) / 255.0
+    from faceocc.train.network import IMAGENET_MEAN, IMAGENET_STD
+    x = np.ascontiguousarray(((big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32))
+                             .transpose(0, 3, 1, 2), np.float32)
+    p = _p_occluded(binary, x)
+    z = np.log(full / (1 - full))
+    np.testing.assert_allclose(p, 1 / (1 + np.exp(-(z - np.log(0.4 / 0.6)))), atol=1e-3)
+    decided = np.abs(full - 0.4) > 1e-3
+    assert ((p >= 0.5) == (full >= 0.4))[decided].all()
+    meta = {m.key: m.value for m in onnx.load(str(binary)).metadata_props}
+    assert meta["threshold"] == "0.5" and meta["score_threshold"] == "0.4"

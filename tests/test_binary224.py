@@ -80,6 +80,15 @@ def exported(tmp_path_factory):
     return {"full": full, "binary": binary, "info_full": info_full, "ckpt": ckpt}
 
 
+def _exact_input(crops: np.ndarray) -> np.ndarray:
+    """The drop-in's input for crops upsampled in 2x2 blocks, which its own resize takes back exactly."""
+    from faceocc.train.network import IMAGENET_MEAN, IMAGENET_STD
+
+    big = crops.repeat(2, axis=1).repeat(2, axis=2).astype(np.float32) / 255.0
+    x = ((big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(x, np.float32)
+
+
 def _p_occluded(binary_path, x: np.ndarray) -> np.ndarray:
     from faceocc.runtime import create_session
 
@@ -109,13 +118,10 @@ def test_binary224_shapes_metadata_and_loads(exported):
 
 def test_binary224_exact_agreement(exported):
     from faceocc.model import OcclusionModel
-    from faceocc.train.network import IMAGENET_MEAN, IMAGENET_STD
 
     crops = _sample_crops()
     full = OcclusionModel(exported["full"], threads=1).predict(crops).occluded
-    big = crops.repeat(2, axis=1).repeat(2, axis=2).astype(np.float32) / 255.0  # 2x2 blocks: resized back exactly
-    x = ((big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)).transpose(0, 3, 1, 2)
-    p = _p_occluded(exported["binary"], np.ascontiguousarray(x, np.float32))
+    p = _p_occluded(exported["binary"], _exact_input(crops))
     assert full.max() - full.min() > 0.02, f"the sample crops should not all score alike: {full}"
     np.testing.assert_allclose(p, full, atol=1e-3)  # also proves the [clean, occluded] order
 
@@ -158,19 +164,11 @@ def test_binary224_argmax_is_the_verdict_at_the_model_threshold(exported, tmp_pa
     from faceocc.export import export_binary224
     from faceocc.model import OcclusionModel
 
-    ckpt = torch.load(exported["ckpt"], weights_only=False)
-    ckpt["threshold"] = 0.4
-    path = tmp_path / "t04.ckpt"
-    torch.save(ckpt, path)
     binary = tmp_path / "b04.onnx"
-    export_binary224(path, binary)
+    export_binary224(exported["ckpt"], binary, threshold=0.4)
     crops = _sample_crops()
     full = OcclusionModel(exported["full"], threads=1).predict(crops).occluded
-    big = crops.repeat(2, axis=1).repeat(2, axis=2).astype(np.float32) / 255.0
-    from faceocc.train.network import IMAGENET_MEAN, IMAGENET_STD
-    x = np.ascontiguousarray(((big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32))
-                             .transpose(0, 3, 1, 2), np.float32)
-    p = _p_occluded(binary, x)
+    p = _p_occluded(binary, _exact_input(crops))
     z = np.log(full / (1 - full))
     np.testing.assert_allclose(p, 1 / (1 + np.exp(-(z - np.log(0.4 / 0.6)))), atol=1e-3)
     decided = np.abs(full - 0.4) > 1e-3

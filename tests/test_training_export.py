@@ -234,3 +234,29 @@ def test_missing_init_file_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match="init=.*gone.onnx.*no such file"):
         train(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_boundary_weight_emphasises_small_pasted_occluders_only(astronaut, astronaut_face):
+    """boundary_weight adds verdict-loss weight exactly where a pasted occluder covers 0 < coverage < boundary_coverage."""
+    from faceocc.synthesis import OccluderLibrary, labels_from_mask, synthesize
+    from faceocc.train.data import OcclusionTrainingSet
+
+    faces = _generated_faces(astronaut, astronaut_face, n=40)
+    faces.labels[:] = ["clean"] * len(faces)
+    library = OccluderLibrary.procedural(seed=0)
+    ds = OcclusionTrainingSet(faces, library, synth_prob=1.0, augment_strength=0.0, fixed=True, seed=3,
+                              boundary_weight=2.0, boundary_coverage=0.06)
+    plain = OcclusionTrainingSet(faces, library, synth_prob=1.0, augment_strength=0.0, fixed=True, seed=3)
+    seen = set()
+    for i in range(len(ds)):
+        s, p = ds.sample(i), plain.sample(i)
+        assert p["verdict_w"] == 1.0 and s["occluded"] == p["occluded"]  # the weight changes nothing else
+        rng = ds._rng(i)  # the same draws as sample(): rebuild the pasted occluder's own labels
+        rng.random()  # the synth_prob draw
+        syn = synthesize(np.asarray(faces.crops[i]), faces.landmarks[i], library, rng)
+        cov = labels_from_mask(syn.occlusion.astype(np.float32), syn.occluders)["coverage"]
+        assert s["verdict_w"] == (3.0 if 0.0 < cov < 0.06 else 1.0)
+        seen.add(s["verdict_w"])
+    assert seen == {1.0, 3.0}  # both cases occur in 40 faces
+    batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
+    assert batch["verdict_w"].shape == (4,)

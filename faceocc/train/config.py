@@ -49,6 +49,8 @@ class TrainConfig:
     synth_on_occluded: float = 0.15     # chance an already occluded (e.g. masked) face gets one more
     pseudo_mask_map: float = 0.3        # loss weight of the lower-face pseudo map for real masked faces
     synth_weights: dict = field(default_factory=dict)  # recipe probabilities overriding synthesis.DEFAULT_WEIGHTS
+    boundary_weight: float = 0.0         # extra verdict-loss weight for pasted occluders covering 0 < coverage < ...
+    boundary_coverage: float = 0.06      # ... of the inner face: small occluders and the touching negatives next to them
     hand_pose_weights: dict = field(default_factory=dict)  # hand pose weights overriding synthesis' (e.g. forehead)
     # real occluders (hands, objects, hair, sunglasses of audited training faces) cut out by a model's occlusion map
     # and moved onto clean training faces

@@ -174,8 +174,13 @@ class OcclusionTrainingSet(Dataset):
                  pseudo_mask_map_weight: float = 0.3, augment_strength: float = 1.0, seed: int = 0,
                  fixed: bool = False, synth_weights: dict | None = None, output_size: int | None = None,
                  hand_weights: dict | None = None,
-                 transplants: RealOccluders | None = None, transplant_prob: float = 0.0, transplant_weight: float = 0.3):
+                 transplants: RealOccluders | None = None, transplant_prob: float = 0.0, transplant_weight: float = 0.3,
+                 boundary_weight: float = 0.0, boundary_coverage: float = 0.06):
         self.faces = faces
+        # extra verdict-loss weight for pasted occluders covering little of the inner face (0 < coverage <
+        # boundary_coverage): small positives (a fingertip on the mouth) and the hard negatives next to them
+        self.boundary_weight = boundary_weight
+        self.boundary_coverage = boundary_coverage
         self.transplants = transplants if transplants is not None and len(transplants) else None
         self.transplant_prob = transplant_prob if self.transplants is not None else 0.0
         self.transplant_weight = transplant_weight  # map / measure weight of a transplant (its mask is a model's)
@@ -216,6 +221,7 @@ class OcclusionTrainingSet(Dataset):
         occ = np.zeros((size, size), np.float32)
         occ_w = np.ones((size, size), np.float32)
         measure_w = 1.0
+        verdict_w = 1.0
         kind = "none"
         if label != "clean" and label != "eyeglasses":
             if "mask" in label.split("+") and self.pseudo_weight > 0:
@@ -247,7 +253,10 @@ class OcclusionTrainingSet(Dataset):
                     types_w[i] = 1.0
             from ..synthesis import labels_from_mask
 
-            occluded = float(occluded > 0.5 or labels_from_mask(pasted, syn.occluders)["occluded"])
+            pasted_labels = labels_from_mask(pasted, syn.occluders)
+            occluded = float(occluded > 0.5 or pasted_labels["occluded"])
+            if self.boundary_weight > 0 and 0.0 < pasted_labels["coverage"] < self.boundary_coverage:
+                verdict_w = 1.0 + self.boundary_weight
         image, occ = augment(image, np.stack([occ, occ_w], axis=2), rng, self.strength)
         occ, occ_w = occ[..., 0], occ[..., 1]
         full = image
@@ -256,7 +265,7 @@ class OcclusionTrainingSet(Dataset):
         small = cv2.resize(occ, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         small_w = cv2.resize(occ_w, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         return {"image": image, "occluded": float(occluded), "types": types, "types_w": types_w, "map": small,
-                "map_w": small_w, "measure_w": float(measure_w), "kind": kind, "label": label,
+                "map_w": small_w, "measure_w": float(measure_w), "verdict_w": float(verdict_w), "kind": kind, "label": label,
                 **({"image_full": full} if self.keep_full else {})}
 
     def __getitem__(self, index: int) -> dict:
@@ -270,6 +279,7 @@ class OcclusionTrainingSet(Dataset):
             "map": torch.from_numpy(s["map"]),
             "map_w": torch.from_numpy(s["map_w"]),
             "measure_w": torch.tensor(s["measure_w"], dtype=torch.float32),
+            "verdict_w": torch.tensor(s["verdict_w"], dtype=torch.float32),
         }
 
 

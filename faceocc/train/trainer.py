@@ -101,7 +101,8 @@ def _device(config: TrainConfig) -> torch.device:
 def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float],
                 teacher: OcclusionNet | None = None) -> tuple[torch.Tensor, dict]:
     logits, map_logits = net.forward_logits(batch["image"].float())
-    occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0])
+    occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0],
+                         weight=batch.get("verdict_w"))
     types_loss = focal_bce(logits[:, 1:], batch["types"], config.focal_gamma, weight=batch["types_w"])
     m_loss = map_bce(map_logits, batch["map"], batch["map_w"])
     pred_parts, pred_cov = net.measure(torch.sigmoid(map_logits))
@@ -240,7 +241,8 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
     train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
                                      config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size,
                                      hand_weights=config.hand_pose_weights or None, transplants=transplants,
-                                     transplant_prob=config.transplant_prob)
+                                     transplant_prob=config.transplant_prob, boundary_weight=config.boundary_weight,
+                                     boundary_coverage=config.boundary_coverage)
     train_set.keep_full = teacher is not None and teacher.input_size != size
     val_faces = faces.get("val")
     real_val = (OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,

@@ -260,3 +260,5 @@ def test_boundary_weight_emphasises_small_pasted_occluders_only(astronaut, astro
     assert seen == {1.0, 3.0}  # both cases occur in 40 faces
     batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
     assert batch["verdict_w"].shape == (4,)
+    with pytest.raises(ValueError, match="boundary_weight"):
+        load_config(None, ["boundary_weight=-1"])

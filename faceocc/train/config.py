@@ -87,6 +87,9 @@ class TrainConfig:
             hand_pose_probabilities(self.hand_pose_weights)
         except ValueError as err:
             raise ValueError(f"config: hand_pose_weights: {err}") from None
+        if self.boundary_weight < 0 or not 0.0 < self.boundary_coverage <= 1.0:
+            raise ValueError(f"config: boundary_weight must be >= 0 and boundary_coverage in (0, 1], got "
+                             f"{self.boundary_weight} and {self.boundary_coverage}")
         if not 0.0 <= self.transplant_prob <= 1.0:
             raise ValueError(f"config: transplant_prob must be between 0 and 1, got {self.transplant_prob}")
         if self.epochs < 1 or self.batch_size < 1:

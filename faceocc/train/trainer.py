@@ -102,7 +102,7 @@ def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[f
                 teacher: OcclusionNet | None = None) -> tuple[torch.Tensor, dict]:
     logits, map_logits = net.forward_logits(batch["image"].float())
     occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0],
-                         weight=batch.get("verdict_w"))
+                         weight=batch["verdict_w"])
     types_loss = focal_bce(logits[:, 1:], batch["types"], config.focal_gamma, weight=batch["types_w"])
     m_loss = map_bce(map_logits, batch["map"], batch["map_w"])
     pred_parts, pred_cov = net.measure(torch.sigmoid(map_logits))

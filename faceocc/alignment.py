@@ -58,17 +58,30 @@ def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) 
     return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def crop_validity(image_shape: tuple, matrix: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """Float mask (size x size) of the crop pixels whose centre maps inside the image (1) or outside it (0).
+
+    The crop's pixel centres are mapped back through the inverse of ``matrix``: the cost is that of the crop, not of
+    the photo (a 24 MP photo costs the same as a small one).
+    """
+    inv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    grid = np.arange(size, dtype=np.float32)
+    xs, ys = np.meshgrid(grid, grid)
+    x = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
+    y = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
+    h, w = image_shape[:2]
+    return ((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)).astype(np.float32)
+
+
 def align_face_with_validity(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
     """Aligned crop plus a float mask of the crop pixels that came from inside the image.
 
-    Pixels outside the image (a face cut by the photo border) are 0 in the mask:
-    an image border that cuts into the inner face counts as an occlusion.
+    Pixels outside the image (a face cut by the photo border) are 0 in the mask; the policy decides whether the cut
+    reaches far enough into the inner face to count as an occlusion.
     """
     matrix = estimate_transform(landmarks, size)
     crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    ones = np.ones(image.shape[:2], dtype=np.float32)
-    valid = cv2.warpAffine(ones, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    return crop, valid
+    return crop, crop_validity(image.shape, matrix, size)
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -15,11 +15,11 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .alignment import CROP_SIZE, align_face_with_validity
+from .alignment import CROP_SIZE, align_face_with_validity, part_fractions
 from .detection import DetectorOptions, FaceDetector
 from .io import InputError, iter_video, load_image
 from .model import OcclusionModel
-from .policy import PolicyOptions, apply_policy, assess_size
+from .policy import BORDER_PARTS, PolicyOptions, apply_policy, assess_size, border_occludes
 from .results import FaceResult, ImageResult
 
 
@@ -118,16 +118,16 @@ class Analyzer:
         face.coverage = row["coverage"]
         occ_map = out.occlusion_map[j]
         outside = _outside_image(valid, occ_map.shape[0])
-        if outside is not None:  # an image border cutting into the inner face is an occlusion
-            occ_map = np.maximum(occ_map, outside)
-            from .alignment import part_fractions
-
-            fr = part_fractions(occ_map)
-            face.parts = {k: max(face.parts[k], fr[k]) for k in face.parts}
-            face.coverage = max(face.coverage, fr["face"])
-            if fr["face"] >= 0.05:
-                face.occlusion_score = max(face.occlusion_score, 0.5 + min(0.5, fr["face"]))
-                face.occluders["other"] = max(face.occluders.get("other", 0.0), 0.5 + min(0.5, fr["face"]))
+        if outside is not None:
+            cut = part_fractions(outside)
+            if border_occludes(cut, self.options.policy):  # the photo's edge cuts into the inner face
+                occ_map = np.maximum(occ_map, outside)
+                fr = part_fractions(occ_map)
+                face.parts = {k: max(face.parts[k], fr[k]) for k in face.parts}
+                face.coverage = max(face.coverage, fr["face"])
+                border_score = 0.5 + 0.5 * min(1.0, max(cut[p] for p in BORDER_PARTS))
+                face.occlusion_score = max(face.occlusion_score, border_score)
+                face.occluders["other"] = max(face.occluders.get("other", 0.0), border_score)
         if self.options.keep_maps:
             face.occlusion_map = occ_map
         if self.options.keep_crops:

@@ -13,6 +13,10 @@ The rules (all thresholds configurable through :class:`PolicyOptions`):
    with the larger covered fraction.
 4. ``usable`` = assessable and not occluded.
 5. Advice names the occluder and the covered parts.
+6. An image border occludes the face when it cuts off at least ``border_part_cut`` of an eye (with its brow), the
+   nose or the mouth, measured from the face's own landmarks (:func:`border_occludes`). A tight crop that keeps
+   eyes, nose and mouth whole is not occluded by its border: the canonical chin region reaches below many real chins,
+   so a border that cuts only there is left to the network, which sees the crop.
 """
 
 from __future__ import annotations
@@ -31,14 +35,24 @@ class PolicyOptions:
     eyeglasses_occlude: bool = False
     min_face_size: int = 32
     min_det_score: float = 0.6
+    border_part_cut: float = 0.2  # an image border occludes when it cuts off this much of an eye, the nose or the mouth
 
     def __post_init__(self):
-        for name in ("occlusion_threshold", "type_threshold", "part_threshold", "min_det_score"):
+        for name in ("occlusion_threshold", "type_threshold", "part_threshold", "min_det_score", "border_part_cut"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within [0, 1], got {value}")
         if self.min_face_size < 0:
             raise ValueError(f"min_face_size must be >= 0, got {self.min_face_size}")
+
+
+#: the parts an image border must cut into to count as an occlusion (see rule 6)
+BORDER_PARTS = ("right_eye", "left_eye", "nose", "mouth")
+
+
+def border_occludes(cut: dict[str, float], options: PolicyOptions) -> bool:
+    """Whether an image border occludes the face, given the fraction of each part that lies outside the photo."""
+    return max(cut.get(p, 0.0) for p in BORDER_PARTS) >= options.border_part_cut
 
 
 _PART_WORDS = {"right_eye": "eyes", "left_eye": "eyes", "nose": "nose", "mouth": "mouth", "chin": "chin"}

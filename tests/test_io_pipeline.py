@@ -108,6 +108,42 @@ def test_border_cut_face_counts_as_occluded(analyzer, astronaut):
     assert faces[0].occluded and faces[0].parts["chin"] > 0.5 and faces[0].lower
 
 
+def test_tight_crop_of_a_whole_face_is_not_occluded_by_its_border(analyzer, astronaut, astronaut_face):
+    """A face crop that keeps eyes, nose and mouth whole (as face datasets hand them over) is not cut by its border,
+    although the canonical crop reaches beyond the photo; a cut through the eyes still is."""
+    from faceocc.alignment import CROP_SIZE, crop_validity, estimate_transform, part_fractions
+    from faceocc.policy import PolicyOptions, border_occludes
+
+    lm = astronaut_face.landmarks
+    iod, em = lm[1, 0] - lm[0, 0], lm[3:, 1].mean() - lm[:2, 1].mean()
+    x1, x2 = int(lm[:2, 0].mean() - 1.0 * iod), int(lm[:2, 0].mean() + 1.0 * iod)
+    y1, y2 = int(lm[:2, 1].mean() - 0.6 * em), int(lm[3:, 1].mean() + 0.6 * em)
+    tight = astronaut[y1:y2, x1:x2].copy()  # brows to chin, cheek to cheek
+    faces = analyzer.analyze(tight).faces
+    assert faces, "the detector finds the face of a tight crop"
+    lm = faces[0].landmarks
+    cut = part_fractions(1.0 - crop_validity(tight.shape, estimate_transform(lm, CROP_SIZE)))
+    assert cut["face"] > 0.01, "the canonical crop does reach beyond the tight crop"
+    assert not border_occludes(cut, PolicyOptions())
+    eyes_y = int(round(astronaut_face.landmarks[:2, 1].mean()))
+    through_eyes = part_fractions(1.0 - crop_validity(astronaut[eyes_y:].shape,
+                                                      estimate_transform(astronaut_face.landmarks - [0, eyes_y])))
+    assert border_occludes(through_eyes, PolicyOptions())
+
+
+def test_crop_validity_matches_a_full_size_warp(astronaut_face):
+    """Back-projecting the crop's pixels gives the mask a warp of the whole photo gives, at the crop's cost."""
+    from faceocc.alignment import CROP_SIZE, crop_validity, estimate_transform
+
+    shape = (300, 512)
+    m = estimate_transform(astronaut_face.landmarks - [0, 60], CROP_SIZE)
+    fast = crop_validity(shape, m, CROP_SIZE)
+    slow = cv2.warpAffine(np.ones(shape, np.float32), m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_NEAREST,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    assert 0.05 < 1 - fast.mean() < 0.95
+    assert np.mean(fast != slow) < 0.01  # only pixels on the edge line may differ
+
+
 def test_batch_goes_on_after_a_bad_file(analyzer, astronaut, tmp_path):
     Image.fromarray(astronaut).save(tmp_path / "a.jpg")
     (tmp_path / "b.jpg").write_bytes(b"garbage")

@@ -730,6 +730,7 @@ class Synthesized:
     occluders: dict  # {"mask": 0/1, "sunglasses": ..., "eyeglasses": ..., "hand": ..., "other": ...}
     kind: str  # recipe of the main occluder: one of KINDS
     layers: tuple = ()  # every recipe pasted, in paste order (two when a second occluder was added)
+    modes: tuple = ()  # the recipes' sub-modes, e.g. "hair:strands", "hair:strands_forehead", "object:mouth_corner"
 
 
 class _Frame:
@@ -794,6 +795,7 @@ class _Ctx:
         self.crop = crop
         self._blur = None
         self.hand_p = _HAND_P_ARRAY  # hand pose probabilities (synthesize's hand_weights replace them)
+        self.modes: list[str] = []  # sub-modes drawn by the recipes ("hair:strands", "object:mouth_corner", ...)
 
     @property
     def blur(self) -> float:
@@ -1275,15 +1277,94 @@ def _scarf(ctx: _Ctx) -> None:
     _paste(ctx, rgb, a, "scarf", colour="lum", feather=0.5 * f.unit)
 
 
-def _object(ctx: _Ctx) -> None:
+HAIR_MODES = ("eye", "forehead", "strands", "strands_forehead")
+OBJECT_MODES = ("free", "mouth_corner")
+#: probability that the object recipe puts the object's tip at a corner of the mouth
+OBJECT_MOUTH_CORNER_P = 0.35
+
+
+def _object_axis(sprite: Sprite, sub: str) -> tuple[np.ndarray, np.ndarray]:
+    """(tip, tail) of an object cut-out in its level-0 pixels: the end that goes to the mouth, and the far end."""
+    w, h = sprite.size
+    if sub == "cigarette":
+        return np.array([2.0, h / 2], np.float32), np.array([w - 1.0, h / 2], np.float32)
+    if sub == "microphone":
+        return np.array([w / 2, 2.0], np.float32), np.array([w / 2, h - 1.0], np.float32)
+    if sub == "phone":
+        return np.array([w / 2, 2.0], np.float32), np.array([w / 2, h - 1.0], np.float32)
+    tip, tail = np.asarray(sprite.meta["tip"], np.float32), np.asarray(sprite.meta["wrist"], np.float32)
+    if float(np.hypot(*(tip - tail))) < 2:
+        tip, tail = np.array([w / 2, 0.0], np.float32), np.array([w / 2, h - 1.0], np.float32)
+    return tip, tail
+
+
+def _object_mouth_corner(ctx: _Ctx, sprite: Sprite, sub: str) -> None:
+    """A cigarette, microphone, phone or other object whose tip overlaps a corner of the mouth by a small to moderate
+    amount, coming in from the side or from below at an angle. Pushed a little deeper when the first placement would
+    not cover enough of the face to be an occlusion (the tip must be on the lips)."""
+    f, u = ctx.face, ctx.u
+    w, h = sprite.size
+    m0 = _flip_matrix(w) if ctx.chance(0.5) and sub != "cigarette" else np.eye(3)
+    tip, tail = (_apply(m0, p) for p in _object_axis(sprite, sub))
+    side = ctx.choice((0, 1))
+    out = 1.0 if side else -1.0  # lm[3] is on the image left: out = -1 points outward there
+    corner = f.lm[3 + side]
+    if sub == "cigarette" or ctx.chance(0.6):  # from the side, level or rising a little (a cigarette always)
+        t = math.radians(u(-15, 45))
+    else:  # from below, at an angle
+        t = math.radians(u(50, 80))
+    dirn = -out * math.cos(t) * f.u - math.sin(t) * f.v  # direction of travel: tail -> tip, into the corner
+    ds = tip - tail
+    rot = math.degrees(math.atan2(dirn[1], dirn[0]) - math.atan2(ds[1], ds[0]))
+    sy = 1.0
+    length = float(np.hypot(*ds))
+    if sub == "cigarette":
+        scale, sy = f.iod * u(0.9, 1.4) / w, u(1.3, 2.0)  # thin: 3-5 px at 112 px, or it never covers enough
+    elif sub == "microphone":
+        scale = f.iod * u(0.5, 0.85) / w
+    elif sub == "phone":
+        scale = f.iod * u(1.6, 2.4) / h
+    else:
+        scale = f.iod * u(0.7, 1.6) / max(w, h, 1)
+    # the tip goes past the corner into the lips by 0 to 0.3 inter-ocular distances
+    depth = u(0.0, 0.3) * f.iod
+
+    def render(d):
+        q = corner + dirn * d
+        m = _affine(scale, rot, tip, q, 1.0, sy) @ m0
+        return _warp(sprite, m, ctx.size)
+
+    rgb, a = render(depth)
+    mouth = PART_NAMES.index("mouth")
+    for step in range(12):  # with a margin: the paste's feathering takes a little of the coverage
+        fr = _fractions(np.clip(a * 1.5 - 0.25, 0, 1), ctx.frame)
+        if (fr[-1] >= 1.5 * OCCLUDED_COVERAGE or fr[:-1].max() > 1.5 * OCCLUDED_PART) and fr[mouth] > 0.05:
+            break
+        if depth > 0.4 * f.iod:  # deep enough: a thin object gets a little thicker instead
+            sy *= 1.12
+        else:
+            depth += 0.05 * f.iod
+        rgb, a = render(depth)
+    ctx.modes.append("object:mouth_corner")
+    _paste(ctx, rgb, a, "object", shadow=True, feather=ctx.u(0.3, 0.6) * f.unit + 0.3 * ctx.blur)
+
+
+def _object(ctx: _Ctx, mode: str | None = None) -> None:
     f, u = ctx.face, ctx.u
     lib = ctx.lib
-    if lib.sprites["hats"] and ctx.chance(0.07):  # hat brim above the brows (a negative, mostly)
+    if mode == "mouth_corner" or (mode is None and ctx.chance(OBJECT_MOUTH_CORNER_P)):
+        # cups and balls are not held at a corner of the mouth
+        pool = [s for s in lib.sprites["objects"] if s.meta.get("subkind") not in ("cup", "ball")]
+        sprite = ctx.choice(pool or lib.sprites["objects"])
+        _object_mouth_corner(ctx, sprite, sprite.meta.get("subkind", "generic"))
+        return
+    if lib.sprites["hats"] and mode is None and ctx.chance(0.07):  # hat brim above the brows (a negative, mostly)
         sprite = ctx.choice(lib.sprites["hats"])
         x0, y0, x1, y1 = sprite.meta["body"]
         scale = f.iod * u(2.2, 3.0) / max(x1 - x0, 1)
         m = _affine(scale, f.angle + u(-8, 8), ((x0 + x1) / 2, y1), f.pt(u(-0.1, 0.1), ctx.frame.face_top + u(-0.3, 0.02)))
         rgb, a = _warp(sprite, m, ctx.size)
+        ctx.modes.append("object:hat")
         _paste(ctx, rgb, a, "object", shadow=True)
         return
     sprite = ctx.choice(lib.sprites["objects"])
@@ -1325,6 +1406,7 @@ def _object(ctx: _Ctx) -> None:
         return _warp(sprite, m, ctx.size)
 
     rgb, a = _slide(ctx, render, q, inward=False)[:2] if outline else render(q)
+    ctx.modes.append("object:free")
     _paste(ctx, rgb, a, "object", shadow=True)
 
 
@@ -1405,11 +1487,130 @@ def _draw_locks(ctx: _Ctx, alpha, curves: np.ndarray, width: np.ndarray, n_stran
     return groups
 
 
-def _hair(ctx: _Ctx, negative: bool | None = None) -> None:
+#: probability that the hair recipe draws thin, semi-transparent strands in the person's own hair colour
+HAIR_STRANDS_P = 0.4
+#: a strand pixel counts as covered in the occlusion map where its (combined) alpha is at least this
+STRAND_COVER_ALPHA = 0.5
+
+
+def _own_hair_colour(ctx: _Ctx) -> np.ndarray | None:
+    """The person's own hair colour, from the crop's top band (above the brows, top corners included): the median
+    of the pixels that look neither like the face's skin nor like a plain light background. None when too few are
+    left (a bald head, a wall, a hat): the caller falls back to the ``_HAIR`` palette."""
+    s = ctx.size
+    band = ctx.crop[: max(2, int(0.16 * s))].reshape(-1, 3).astype(np.float32)
+    skin = ctx.face_mean
+    skin_like = np.sqrt(((band - skin) ** 2).sum(1)) < 0.22 * float(np.linalg.norm(skin)) + 12
+    chroma = band.max(1) - band.min(1)
+    background = (chroma < 22) & (band.mean(1) > 130)  # white / grey walls, sky
+    unnatural = (band[:, 2] > band[:, 0] + 12) | (band[:, 1] > band[:, 0] + 12)  # blue / green: a background
+    keep = band[~skin_like & ~background & ~unnatural]
+    if len(keep) < 0.2 * len(band):
+        return None
+    return np.median(keep, 0).astype(np.float32)
+
+
+def _hair_strands_layer(ctx: _Ctx, negative: bool):
+    """Thin strands (1-3 px at 112 px) falling from the forehead, in clumps with gaps: across one eye to the cheek,
+    or (``negative``) a fringe ending above the brows. Returns (rgb, alpha, colour, source of the colour)."""
+    f, u, rng = ctx.face, ctx.u, ctx.rng
+    own = _own_hair_colour(ctx)
+    if own is not None:
+        base, source = own * rng.uniform(0.92, 1.08, 3), "own"
+    else:
+        base, source = _HAIR[int(rng.choice(len(_HAIR), p=_HAIR_P))] * rng.uniform(0.85, 1.15, 3), "palette"
+    base = np.clip(base, 0, 255).astype(np.float32)
+    size = ctx.size
+    alpha = np.zeros((size, size), np.float32)
+    rgb = np.empty((size, size, 3), np.float32)
+    rgb[:] = base
+    side = ctx.choice((-1, 1))
+    top = -2.2
+    n_clumps = int(rng.integers(3, 7))
+    if negative:  # a fringe across the forehead, above the brows
+        centres = np.linspace(-u(0.4, 0.9), u(0.4, 0.9), n_clumps) + rng.uniform(-0.1, 0.1, n_clumps)
+    else:  # over one eye (the eye at x = side * 0.5)
+        centres = side * 0.5 + np.linspace(-u(0.15, 0.35), u(0.15, 0.35), n_clumps) + rng.uniform(-0.06, 0.06, n_clumps)
+    sweep = u(-0.5, 0.5)  # the strands come from the parting, sideways
+    bend = u(-0.35, 0.35)  # and fall in a common curve
+    counts = rng.integers(5, 14, n_clumps)
+    k = int(counts.sum())
+    spread = np.repeat(rng.uniform(0.02, 0.06, n_clumps), counts)
+    x = np.repeat(centres, counts) + rng.normal(0, 1, k) * spread
+    if negative:
+        ye = ctx.frame.face_top - rng.uniform(0.08, 0.45, k) - 0.25 * (x / 1.2) ** 2
+    else:
+        ye = np.where(rng.random(k) < 0.85, rng.uniform(0.15, 0.9, k), rng.uniform(-0.05, 0.15, k))
+    ends = f.pt(x[:, None] + side * rng.uniform(0.0, 0.25, (k, 1)), ye[:, None])
+    starts = f.pt(x[:, None] + sweep + rng.uniform(-0.15, 0.15, (k, 1)), np.full((k, 1), top))
+    ctrl = (starts + ends) / 2 + f.u * f.iod * (bend + rng.uniform(-0.08, 0.08, (k, 1)))
+    curves = _bezier(starts, ctrl, ends)
+    wave = np.sin(_T18[..., 0] * rng.uniform(4, 9, (k, 1)) + rng.uniform(0, 6.3, (k, 1)))
+    curves = curves + f.u * f.iod * 0.02 * wave[..., None]
+    levels = np.array([0.35, 0.45, 0.55, 0.65, 0.8])  # strand alpha
+    lev = rng.integers(0, len(levels), k)
+    ss = 4  # drawn 4x supersampled on 8-bit canvases (OpenCV anti-aliases only 8-bit images), then area-downsampled
+    th = np.array([3, 4, 4, 5, 6, 8, 10, 12])[rng.integers(0, 8, k)] * max(1, round(f.unit))  # 0.75-3 px at 112 px
+    shade = rng.integers(0, 3, k)  # darker, base, lighter
+    lens = rng.integers(12, 19, k)  # ragged ends: strands stop at different lengths
+    pts = np.round(curves * ss).astype(np.int32)
+    # only the strands' bounding box is drawn (speed)
+    lo = np.clip(pts.reshape(-1, 2).min(0) // ss - 3, 0, size)
+    hi = np.clip(pts.reshape(-1, 2).max(0) // ss + 4, 0, size)
+    if (hi <= lo).any():
+        return rgb, alpha, base, source
+    pts -= (lo * ss).astype(np.int32)
+    bw, bh = int(hi[0] - lo[0]), int(hi[1] - lo[1])
+    big_a = np.zeros((bh * ss, bw * ss), np.uint8)
+    big_c = np.zeros((bh * ss, bw * ss), np.uint8)  # shade of each strand, 128 = the base colour
+    body = [pts[i, :max(lens[i] - 4, 2)] for i in range(k)]
+    tips = [pts[i, max(lens[i] - 5, 1):lens[i]] for i in range(k)]  # thinner, fainter tips
+    tip_lev = np.maximum(lev - 2, 0)
+    for li in range(len(levels)):  # weakest first: an overlap keeps the stronger alpha
+        val = int(255 * levels[li])
+        for t in np.unique(th):
+            sel = np.flatnonzero((lev == li) & (th == t))
+            if len(sel):
+                cv2.polylines(big_a, [body[i] for i in sel], False, val, int(t))
+            sel = np.flatnonzero((tip_lev == li) & (th == t))
+            if len(sel):
+                cv2.polylines(big_a, [tips[i] for i in sel], False, val, max(2, int(t) // 2))
+    for si, val in enumerate((96, 128, 164)):
+        for t in np.unique(th):
+            sel = np.flatnonzero((shade == si) & (th == t))
+            if len(sel):
+                cv2.polylines(big_c, [pts[i, :lens[i]] for i in sel], False, val, int(t))
+    box = (slice(int(lo[1]), int(hi[1])), slice(int(lo[0]), int(hi[0])))
+    alpha[box] = cv2.resize(big_a, (bw, bh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+    drawn = cv2.resize((big_c > 0).astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    shade_map = cv2.resize(big_c.astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
+    rgb[box] *= np.clip(np.where(drawn > 1e-3, shade_map / np.maximum(drawn, 1e-3) / 128.0, 1.0), 0.6, 1.5)[..., None]
+    # a faint veil between the strands of a clump (alone it never counts as covering: alpha < STRAND_COVER_ALPHA)
+    veil = np.minimum(cv2.GaussianBlur(alpha, (0, 0), 1.2 * f.unit) * u(0.25, 0.5), 0.3)
+    alpha = np.clip(1 - (1 - alpha) * (1 - veil), 0, 0.8)
+    return rgb, alpha.astype(np.float32), base, source
+
+
+def _hair_strands(ctx: _Ctx, negative: bool) -> None:
+    rgb, alpha, _, _ = _hair_strands_layer(ctx, negative)
+    # Semi-transparent strands: a pixel counts as covered where the strands' alpha is >= STRAND_COVER_ALPHA (0.5);
+    # the faint veil and the thin translucent tips stay below it, so the eye showing through them is not "covered".
+    occ = (alpha >= STRAND_COVER_ALPHA).astype(np.float32)
+    ctx.modes.append("hair:strands_forehead" if negative else "hair:strands")
+    _paste(ctx, rgb, alpha, "hair", colour="none", feather=0.0, shadow=False, occ=occ)
+
+
+def _hair(ctx: _Ctx, negative: bool | None = None, strands: bool | None = None) -> None:
     f, u = ctx.face, ctx.u
     rng = ctx.rng
     if negative is None:
         negative = ctx.chance(0.35)
+    if strands is None:
+        strands = ctx.chance(HAIR_STRANDS_P)
+    if strands:
+        _hair_strands(ctx, negative)
+        return
+    ctx.modes.append("hair:forehead" if negative else "hair:locks")
     base = _HAIR[int(rng.choice(len(_HAIR), p=_HAIR_P))] * rng.uniform(0.85, 1.15, 3)
     if ctx.chance(0.4):  # the colour at the top corners of the crop (often the person's own hair)
         s = ctx.size
@@ -1544,8 +1745,10 @@ def synthesize(crop: np.ndarray, landmarks: np.ndarray, library: OccluderLibrary
     ``landmarks`` are the crop's 5 points in its pixels. A second occluder is added sometimes
     (sunglasses + hand, mask + eyeglasses, ...) unless ``second`` is False. ``postprocess`` adds the
     global noise / JPEG round-trip that every sample, clean ones included, may get.
-    ``mode`` forces a placement of the main recipe: for ``hand`` one of HAND_MODES, for ``hair``
-    "eye" (over an eye) or "forehead" (a fringe above the brows, a negative). ``hand_weights`` overrides the
+    ``mode`` forces a placement of the main recipe: for ``hand`` one of HAND_MODES, for ``hair`` one of HAIR_MODES:
+    "eye" (locks over an eye), "forehead" (a fringe above the brows, a negative), "strands" (thin semi-transparent
+    strands in the person's hair colour over an eye), "strands_forehead" (the same, above the brows: a negative); for
+    ``object`` one of OBJECT_MODES ("mouth_corner": an object's tip at a corner of the mouth; "free": elsewhere). ``hand_weights`` overrides the
     probabilities of the hand poses by name (the others keep theirs, see ``hand_pose_probabilities``).
     """
     crop = np.asarray(crop)
@@ -1571,7 +1774,13 @@ def synthesize(crop: np.ndarray, landmarks: np.ndarray, library: OccluderLibrary
         if mode is not None and k == kind and k == "hand":
             _hand(ctx, mode)
         elif mode is not None and k == kind and k == "hair":
-            _hair(ctx, negative=mode == "forehead")
+            if mode not in HAIR_MODES:
+                raise ValueError(f"unknown hair mode {mode!r} (known: {', '.join(HAIR_MODES)})")
+            _hair(ctx, negative=mode in ("forehead", "strands_forehead"), strands=mode.startswith("strands"))
+        elif mode is not None and k == kind and k == "object":
+            if mode not in OBJECT_MODES:
+                raise ValueError(f"unknown object mode {mode!r} (known: {', '.join(OBJECT_MODES)})")
+            _object(ctx, mode)
         else:
             _RECIPES[k](ctx)
     if postprocess and ctx.chance(0.15):  # sensor noise, from a fixed bank (fast, deterministic)
@@ -1592,7 +1801,7 @@ def synthesize(crop: np.ndarray, landmarks: np.ndarray, library: OccluderLibrary
         occluding = {t: c for t, c in ctx.contrib.items() if t != "eyeglasses"}
         if occluding:
             flags[max(occluding, key=occluding.get)] = 1.0
-    return Synthesized(image, occ, dict(flags), kind, tuple(layers))
+    return Synthesized(image, occ, dict(flags), kind, tuple(layers), tuple(ctx.modes))
 
 
 def labels_from_mask(occlusion: np.ndarray, occluders: dict | None = None) -> dict:
@@ -1706,6 +1915,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--cols", type=int, default=8)
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--kind", choices=KINDS, help="only this recipe")
+    g.add_argument("--mode", help="force a placement of --kind (HAND_MODES, HAIR_MODES or OBJECT_MODES)")
     g.add_argument("--cache", help="crop cache folder with crops.npy + landmarks.npy")
     g.add_argument("--images", nargs="*", help="face photos to detect and align (default: the astronaut)")
     args = ap.parse_args(argv)
@@ -1720,7 +1930,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     for i in range(args.n):
         j = i % len(crops)
-        samples.append(synthesize(crops[j], lms[j], lib, rng, kind=args.kind))
+        samples.append(synthesize(crops[j], lms[j], lib, rng, kind=args.kind, mode=args.mode))
     dt = (time.perf_counter() - t0) / args.n * 1000
     sheet = render_grid(samples, args.cols)
     cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))

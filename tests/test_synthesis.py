@@ -307,3 +307,143 @@ def test_no_torch_import():
     code = "import sys, faceocc.synthesis; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ thin hair strands, objects at the mouth corner
+
+
+@pytest.fixture(scope="module")
+def astro(astronaut, astronaut_face):
+    """The astronaut, aligned to the canonical 112 px crop (as the grid and the crop cache do)."""
+    from faceocc.alignment import align_face, estimate_transform, transform_points
+
+    lm = np.asarray(astronaut_face.landmarks, np.float32)
+    crop = align_face(astronaut, lm, CROP_SIZE)
+    return crop, transform_points(lm, estimate_transform(lm, CROP_SIZE)).astype(np.float32)
+
+
+def _eye_parts(lab):
+    return max(lab["parts"]["right_eye"], lab["parts"]["left_eye"])
+
+
+def test_hair_strands_over_an_eye_are_labelled_by_the_eye(lib, astro):
+    from faceocc.synthesis import OCCLUDED_PART
+
+    crop, lm = astro
+    rng = np.random.default_rng(20)
+    occluded = 0
+    for _ in range(10):
+        s = synthesize(crop, lm, lib, rng, kind="hair", mode="strands", second=False, postprocess=False)
+        assert s.modes == ("hair:strands",)
+        lab = labels_from_mask(s.occlusion, s.occluders)
+        assert set(np.unique(s.occlusion)) <= {0.0, 1.0}  # covered where the strands' alpha >= 0.5
+        assert lab["occluded"] == bool(s.occluders["other"])
+        if lab["occluded"]:
+            occluded += 1
+            assert _eye_parts(lab) > OCCLUDED_PART  # it is the eye that is covered
+            assert min(lab["parts"]["mouth"], lab["parts"]["chin"]) < 0.05
+    assert occluded >= 8
+
+
+def test_hair_strands_are_thin_semi_transparent_and_in_the_own_hair_colour(lib, astro):
+    from faceocc.alignment import part_masks
+    from faceocc.synthesis import _Ctx, _hair_strands_layer, _own_hair_colour
+
+    crop, lm = astro
+    own = _own_hair_colour(_Ctx(crop, lm, lib, np.random.default_rng(0)))
+    hair = np.median(crop[2:14, 40:72].reshape(-1, 3), 0)  # the astronaut's hair, on top of her head
+    assert own is not None and np.abs(own - hair).max() < 45  # her hair: lit top vs darker sides
+    eyes = (part_masks(CROP_SIZE)["right_eye"] + part_masks(CROP_SIZE)["left_eye"]) > 0.5
+    for seed in range(6):
+        ctx = _Ctx(crop, lm, lib, np.random.default_rng(seed))
+        rgb, alpha, colour, source = _hair_strands_layer(ctx, negative=False)
+        assert source == "own" and np.abs(colour - own).max() < 0.1 * 255
+        drawn = alpha > 0.05
+        assert drawn.sum() > 100 and alpha.max() <= 0.8 + 1e-6  # never opaque
+        assert ((alpha >= 0.35) & (alpha <= 0.8)).sum() > 50
+        over_eye = drawn & eyes
+        assert over_eye.sum() > 20
+        assert (alpha[eyes & (alpha > 0.05) | eyes] < 0.5).mean() > 0.2  # gaps: the eye shows through
+        assert np.abs(rgb[alpha > 0.3].mean(0) - colour).max() < 40  # strands in the person's hair colour
+    # in the final image the covered pixels moved toward the hair colour
+    s = synthesize(crop, lm, lib, np.random.default_rng(3), kind="hair", mode="strands", second=False,
+                   postprocess=False)
+    cov = (s.occlusion > 0.5) & (np.arange(CROP_SIZE)[:, None] > 40)
+    assert cov.sum() > 20
+    before = np.abs(crop[cov].astype(np.float32) - own).mean()
+    after = np.abs(s.image[cov].astype(np.float32) - own).mean()
+    assert after < 0.8 * before
+
+
+def test_hair_colour_falls_back_to_the_palette(lib, face):
+    from faceocc.synthesis import _HAIR, _Ctx, _hair_strands_layer, _own_hair_colour
+
+    crop, lm = face  # skin and a blue-grey background: no hair to sample
+    ctx = _Ctx(crop, lm, lib, np.random.default_rng(0))
+    assert _own_hair_colour(ctx) is None
+    _, _, colour, source = _hair_strands_layer(ctx, negative=False)
+    assert source == "palette" and np.abs(_HAIR - colour).max(1).min() < 0.16 * 255
+
+
+def test_strand_fringe_above_the_brows_is_a_negative(lib, astro):
+    crop, lm = astro
+    rng = np.random.default_rng(21)
+    for _ in range(10):
+        s = synthesize(crop, lm, lib, rng, kind="hair", mode="strands_forehead", second=False, postprocess=False)
+        assert s.modes == ("hair:strands_forehead",)
+        lab = labels_from_mask(s.occlusion, s.occluders)
+        assert not lab["occluded"] and s.occluders["other"] == 0.0
+        assert s.occlusion.max() > 0.5 and _eye_parts(lab) == 0.0
+
+
+def test_hair_and_object_sub_modes_are_sampled(lib, astro):
+    crop, lm = astro
+    rng = np.random.default_rng(22)
+    hair = [synthesize(crop, lm, lib, rng, kind="hair", second=False).modes[0] for _ in range(60)]
+    assert {"hair:strands", "hair:strands_forehead", "hair:locks", "hair:forehead"} <= set(hair)
+    assert 0.2 < np.mean([m.startswith("hair:strands") for m in hair]) < 0.65
+    obj = [synthesize(crop, lm, lib, rng, kind="object", second=False).modes[0] for _ in range(60)]
+    assert 0.15 < np.mean([m == "object:mouth_corner" for m in obj]) < 0.6 and "object:free" in obj
+    with pytest.raises(ValueError, match="unknown hair mode"):
+        synthesize(crop, lm, lib, rng, kind="hair", mode="mouth_corner")
+    with pytest.raises(ValueError, match="unknown object mode"):
+        synthesize(crop, lm, lib, rng, kind="object", mode="strands")
+
+
+@pytest.mark.parametrize("folder", [False, True])
+def test_object_at_the_mouth_corner(lib, astro, folder, monkeypatch):
+    from pathlib import Path
+
+    from faceocc.alignment import part_masks
+
+    crop, lm = astro
+    if folder:
+        root = Path("/work/shared/data/occluders")
+        if not (root / "objects").is_dir():
+            pytest.skip("no occluder folder")
+        lib = OccluderLibrary.from_folder(root, split="train")
+    mouth = part_masks(CROP_SIZE)["mouth"] > 0.5
+    iod = float(np.linalg.norm(lm[1] - lm[0]))
+    yy, xx = np.mgrid[:CROP_SIZE, :CROP_SIZE]
+    rng = np.random.default_rng(23)
+    for _ in range(16):
+        s = synthesize(crop, lm, lib, rng, kind="object", mode="mouth_corner", second=False, postprocess=False)
+        assert s.modes == ("object:mouth_corner",)
+        covered = s.occlusion > 0.5
+        lab = labels_from_mask(s.occlusion, s.occluders)
+        assert (covered & mouth).sum() > 0  # on the lips
+        assert lab["occluded"] and s.occluders["other"] == 1.0
+        assert sum(s.occluders.values()) == 1.0
+        near = min(np.hypot(xx - c[0], yy - c[1])[covered].min() for c in lm[3:])
+        assert near < 0.35 * iod  # at a corner, not floating away
+        assert lab["parts"]["mouth"] < 0.9  # a tip, not the whole mouth
+    if not folder:  # the procedural microphone, phone and cigarette all come to the mouth corner
+        import faceocc.synthesis as synthesis
+
+        seen = []
+        real = synthesis._object_mouth_corner
+        monkeypatch.setattr(synthesis, "_object_mouth_corner",
+                            lambda ctx, sp, sub: (seen.append(sub), real(ctx, sp, sub)))
+        for _ in range(40):
+            synthesize(crop, lm, lib, rng, kind="object", mode="mouth_corner", second=False)
+        assert {"microphone", "phone", "cigarette"} <= set(seen) and "cup" not in seen

@@ -166,8 +166,10 @@ def apply_audit(records: list[Record], audit: dict[str, str], root: str | Path) 
     for rec in records:
         try:
             key = str(Path(rec.path).resolve().relative_to(root))
-        except ValueError:
-            key = rec.path.name
+        except ValueError:  # a manifest with absolute paths: match the audit's relative path as a suffix
+            parts = Path(rec.path).parts
+            key = next((k for k in ("/".join(parts[-n:]) for n in range(min(len(parts), 6), 0, -1)) if k in audit),
+                       rec.path.name)
         if key in audit:
             new = audit[key]
             if rec.label == "mask" and new not in ("mask",) and "mask" not in new:

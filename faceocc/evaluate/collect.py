@@ -206,7 +206,10 @@ def main_face(faces, width: int, height: int) -> int:
 
 
 def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float = 0.0, score_threshold: float = 0.6,
-                    det_size: int = 320, min_face: int = 32, keep_crops: bool = True):
+                    det_size: int = 320, min_face: int = 32, keep_crops: bool = True,
+                    occlusion_threshold: float | None = None):
+    """One Analyzer per model (the first keeps crops); the others replay the first one's detections.
+    ``occlusion_threshold`` None: each model's own (as ``faceocc analyze``)."""
     from ..detection import DetectorOptions
     from ..pipeline import Analyzer, AnalyzerOptions
     from ..policy import PolicyOptions
@@ -215,7 +218,7 @@ def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float =
     for k, model in enumerate(models):
         opts = AnalyzerOptions(model=model, threads=threads, keep_crops=keep_crops and k == 0,
                                detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size),
-                               policy=PolicyOptions(min_face_size=min_face))
+                               policy=PolicyOptions(min_face_size=min_face, occlusion_threshold=occlusion_threshold))
         analyzers.append(Analyzer(opts))
     first = _PaddedDetector(analyzers[0].detector, pad)
     analyzers[0].detector = first

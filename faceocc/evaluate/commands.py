@@ -157,12 +157,127 @@ def _unique_labels(es, models):
             p.model = f"{p.model}#{n + 1}"
 
 
+def _pick(target: dict, sets, dataset: str, threshold_out: Optional[Path], out: Path) -> dict:
+    """Pick the threshold of model 0 over the union of the scored faces of every (name, EvalSet, eyeglasses_occlude)
+    set and write it as JSON (default OUT/threshold.json); with several sets, also the rates on each one."""
+    import numpy as np
+
+    from ..io import unique_path as unique_file
+    from . import metrics as M
+    from .report import effective_scores, scored_mask
+
+    ys, ss = [], []
+    for _, es, eo in sets:
+        sel = scored_mask(es)
+        ys.append(np.array([it.true_occluded for it, s in zip(es.items, sel) if s], int))
+        ss.append(effective_scores(es, 0, eo)[sel])
+    try:
+        op = M.pick_threshold(np.concatenate(ys), np.concatenate(ss), **target)
+    except ValueError as exc:
+        _fail(f"--pick-threshold: {exc}")
+    op.update({"model": sets[0][1].preds[0].model, "dataset": dataset, "mode": "+".join(es.mode for _, es, _ in sets),
+               "faces": int(sum(y.size for y in ys))})
+    if len(sets) > 1:
+        op["sets"] = {}
+        for (name, _, _), y, s in zip(sets, ys, ss):
+            r = M.rates(M.confusion_counts(y, s >= op["threshold"]))
+            op["sets"][name] = {"faces": int(y.size), "positives": int(y.sum()), "tpr": r["tpr"], "fpr": r["fpr"]}
+    dest = unique_file(threshold_out) if threshold_out else None
+    if dest is None:
+        out.mkdir(parents=True, exist_ok=True)
+        dest = out / "threshold.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(M.clean_json(op), indent=2))
+    op["file"] = str(dest)
+    return op
+
+
+def _summary(report: dict, results: list, out: Path, fmt: str, op: Optional[dict], quiet: bool) -> None:
+    from .report import _target
+
+    c = report["counts"]
+    _say(f"{c['items']} item(s): {c['ok']} scored, {c['no_face']} no face found, {c['not_assessable']} not assessable, "
+         f"{c['error']} unreadable (listed in {out / 'not_scored.csv'})", quiet)
+    for m in results:
+        ov = m["overall"]
+        _say(f"{m['model']} @ {m['threshold']:.3f}: TPR {_p(ov['tpr'])} FPR {_p(ov['fpr'])} F1 {_p(ov['f1'])} "
+             f"bal.acc {_p(ov['balanced_accuracy'])} ROC-AUC {_p(ov['roc_auc'])} PR-AUC {_p(ov['pr_auc'])} "
+             f"ECE {_p(m['calibration']['ece'])}", quiet)
+    if op:
+        sets = "".join(f"; {n}: {v['faces']} faces, TPR {_p(v['tpr'])} FPR {_p(v['fpr'])}" for n, v in op.get("sets", {}).items())
+        _say(f"threshold {op['threshold']:.4f} for {_target(op)}: TPR {_p(op['tpr'])} FPR {_p(op['fpr'])}"
+             f"{'' if op['reached'] else ' (target not reached)'}{sets} -> {op['file']}", quiet)
+    _say(f"report: {out / ('report.' + fmt)}", quiet)
+
+
+def _evaluate_wild(folder, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed, det_size,
+                   score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet, gather_other,
+                   other_name, eyeglasses_occlude):
+    """``faceocc evaluate --wild``: the wild benchmark first; DATASET / --cache (``gather_other``) beside it in OUT/dataset,
+    with --pick-threshold picking on the union of both sets' faces."""
+    from ..datasets import DatasetError
+    from .collect import subsample
+    from .metrics import clean_json
+    from .report import build_report, compute_metrics, unique_dir
+    from .wild import collect_wild, gallery_list, plot_wild_gallery, read_wild, score_lines, wild_metrics
+
+    split = split or "test"
+    if target and split != "val":
+        _fail(f"--pick-threshold with --wild picks on the labelled val split (--split val), never on {split!r}")
+    try:
+        rows, unsure = read_wild(folder, split)
+    except DatasetError as exc:
+        _fail(str(exc))
+    if limit and limit < len(rows):
+        rows = subsample(rows, limit, seed)
+    other = gather_other(split) if gather_other else None  # a bad DATASET fails before the long wild run
+    ws = collect_wild(rows, models, split, threads, threshold, score_threshold, det_size, min_face,
+                      progress=not quiet and sys.stderr.isatty())
+    ws.unsure = unsure
+    es = ws.es
+    es.info.update({"wild": str(folder), "split": split, "sure": len(rows), "unsure_left_out": unsure})
+    _unique_labels(es, models)
+    results = [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold) for k in range(len(models))]
+    for k, m in enumerate(results):
+        m["wild"] = wild_metrics(ws, k, thresholds[k])
+    out = unique_dir(out)
+    op = None
+    if target:
+        sets = [("wild", es, False)] + ([("dataset", other[0], eyeglasses_occlude)] if other else [])
+        op = _pick(target, sets, str(folder) + (f" + {other_name}" if other else ""), threshold_out, out)
+    extra = {"wild_galleries": gallery_list(ws, 0, thresholds[0])}
+    out.mkdir(parents=True, exist_ok=True)
+    if plots and es.preds and results[0]["n_scored"]:
+        extra["plots"] = plot_wild_gallery(ws, 0, thresholds[0], out)
+    report = build_report(es, results, out, fmt, str(folder), op, False, plots, extra=extra)
+    for m in results:
+        _say(f"wild {split}, {m['model']} @ {m['threshold']:.4f}:", quiet)
+        for line in score_lines(m["wild"]):
+            _say("  " + line, quiet)
+    _summary(report, results, out, fmt, op, quiet)
+    other_report = None
+    if other:
+        other_report = out / "dataset"
+        rep = build_report(other[0], other[1], other_report, fmt, other_name, op, eyeglasses_occlude, plots)
+        _say(f"also {other_name}:", quiet)
+        _summary(rep, other[1], other_report, fmt, None, quiet)
+    w = results[0]["wild"]
+    typer.echo(json.dumps(clean_json({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"),
+                                   "counts": report["counts"], "wild": {"split": split, **w["counts"]},
+                                   "tpr": w["tpr"]["all"]["rate"], "fpr": w["clean_fpr"]["all"]["rate"], "roc_auc": w["auc"],
+                                   "threshold_file": op["file"] if op else None,
+                                   "dataset_report": str(other_report / f"report.{fmt}") if other_report else None})))
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def evaluate(
         dataset: Optional[Path] = typer.Argument(None, help="A CSV manifest (path,label[,split][,group][,source][,coverage]"
                                                  "[,parts]) or an ImageFolder root. Optional with --cache."),
         model: Optional[str] = typer.Option(None, help="A faceocc ONNX model (default: the shipped one)."),
+        wild: Optional[Path] = typer.Option(None, "--wild", help="A wild benchmark folder (manifest.csv + {split}_labels.csv, "
+                                            "e.g. ../shared/data/wild): the largest face of each real photo, unsure labels "
+                                            "left out; --split defaults to test, --pick-threshold needs --split val."),
         compare: Optional[str] = typer.Option(None, "--compare", help="A second model, evaluated on the same faces."),
         out: Path = typer.Option(Path("faceocc-eval"), "--out", "-o", help="Report folder (a new name is picked if it exists)."),
         fmt: str = typer.Option("md", "--format", help="md or html (with the plots as PNG files)."),
@@ -199,11 +314,14 @@ def register(app: typer.Typer) -> None:
         plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots and galleries."),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
     ):
-        """Evaluate models on a labelled dataset: metrics, operating points, a JSON + Markdown/HTML report with plots."""
+        """Evaluate models on a labelled dataset: metrics, operating points, a JSON + Markdown/HTML report with plots.
+
+        With --wild DIR (or a DATASET folder holding manifest.csv and {split}_labels.csv): the wild benchmark of real
+        photos, scored as the reference scorer does, reported first; DATASET or --cache is then evaluated beside it.
+        """
         from ..cli import _read_threshold_file
-        from . import metrics as M
-        from .report import _target, build_report, compute_metrics, effective_scores, scored_mask, unique_dir
-        from ..io import unique_path as unique_file
+        from .report import build_report, compute_metrics, unique_dir
+        from .wild import is_wild_folder
 
         if fmt not in ("md", "html"):
             _fail(f"--format {fmt!r}: use md or html")
@@ -216,47 +334,36 @@ def register(app: typer.Typer) -> None:
                 _fail("give --threshold or --threshold-file, not both")
             threshold = _read_threshold_file(threshold_file)
         target = _parse_target(pick_threshold)
+        if wild is None and dataset is not None and cache is None and is_wild_folder(dataset):
+            wild, dataset = dataset, None
         models = [model] + ([compare] if compare else [])
         own = _check_models(models)
-        es = gather(dataset, cache, models, split, limit, seed, pad, det_size, score_threshold, min_face, threads, use_fallback,
-                    eyeglasses_occlude, synthetic, occluders, per_face, kinds.split(",") if kinds else None, quiet, pad_mode,
-                    audit_labels)
-        _unique_labels(es, models)
         thresholds = [threshold if threshold is not None else t for t in own]
-        results = [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold, eyeglasses_occlude)
-                   for k in range(len(models))]
-        op = None
+
+        def gather_dataset(split=split):
+            es = gather(dataset, cache, models, split, limit, seed, pad, det_size, score_threshold, min_face, threads,
+                        use_fallback, eyeglasses_occlude, synthetic, occluders, per_face, kinds.split(",") if kinds else None,
+                        quiet, pad_mode, audit_labels)
+            _unique_labels(es, models)
+            return es, [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold, eyeglasses_occlude)
+                        for k in range(len(models))]
+
+        if wild is not None:
+            if synthetic or eyeglasses_occlude:
+                _fail("--wild does not go with --synthetic or --eyeglasses-occlude (its labels never count clear "
+                      "eyeglasses as an occlusion)")
+            _evaluate_wild(wild, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed,
+                           det_size, score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet,
+                           gather_dataset if dataset is not None or cache is not None else None, str(dataset or cache),
+                           eyeglasses_occlude)
+            return
+        es, results = gather_dataset()
         out = unique_dir(out)
-        if target:
-            sel = scored_mask(es)
-            y = [it.true_occluded for it, s in zip(es.items, sel) if s]
-            try:
-                op = M.pick_threshold(y, effective_scores(es, 0, eyeglasses_occlude)[sel], **target)
-            except ValueError as exc:
-                _fail(f"--pick-threshold: {exc}")
-            op.update({"model": es.preds[0].model, "dataset": str(dataset or cache), "mode": es.mode, "faces": int(sel.sum())})
-            dest = unique_file(threshold_out) if threshold_out else None
-            if dest is None:
-                out.mkdir(parents=True, exist_ok=True)
-                dest = out / "threshold.json"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(json.dumps(M.clean_json(op), indent=2))
-            op["file"] = str(dest)
+        op = _pick(target, [("dataset", es, eyeglasses_occlude)], str(dataset or cache), threshold_out, out) if target else None
         report = build_report(es, results, out, fmt, str(dataset or cache), op, eyeglasses_occlude, plots)
-        c = report["counts"]
+        _summary(report, results, out, fmt, op, quiet)
         o = results[0]["overall"]
-        _say(f"{c['items']} item(s): {c['ok']} scored, {c['no_face']} no face found, {c['not_assessable']} not assessable, "
-             f"{c['error']} unreadable (listed in {out / 'not_scored.csv'})", quiet)
-        for m in results:
-            ov = m["overall"]
-            _say(f"{m['model']} @ {m['threshold']:.3f}: TPR {_p(ov['tpr'])} FPR {_p(ov['fpr'])} F1 {_p(ov['f1'])} "
-                 f"bal.acc {_p(ov['balanced_accuracy'])} ROC-AUC {_p(ov['roc_auc'])} PR-AUC {_p(ov['pr_auc'])} "
-                 f"ECE {_p(m['calibration']['ece'])}", quiet)
-        if op:
-            _say(f"threshold {op['threshold']:.4f} for {_target(op)}: TPR {_p(op['tpr'])} FPR {_p(op['fpr'])}"
-                 f"{'' if op['reached'] else ' (target not reached)'} -> {op['file']}", quiet)
-        _say(f"report: {out / ('report.' + fmt)}", quiet)
-        typer.echo(json.dumps({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"), "counts": c,
+        typer.echo(json.dumps({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"), "counts": report["counts"],
                                "tpr": o["tpr"], "fpr": o["fpr"], "roc_auc": o["roc_auc"],
                                "threshold_file": op["file"] if op else None}))
 

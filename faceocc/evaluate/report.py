@@ -384,8 +384,11 @@ def plot_gallery(es: EvalSet, indices: Sequence[int], scores: np.ndarray, path: 
 # -- the report ----------------------------------------------------------------------------------------
 
 def build_report(es: EvalSet, metrics: list[dict], out: Path, fmt: str = "md", dataset: str = "",
-                 operating_point: dict | None = None, eyeglasses_occlude: bool = False, plots: bool = True) -> dict:
-    """Write report.json, predictions.csv, not_scored.csv, plots and report.md|html into ``out`` (a new folder)."""
+                 operating_point: dict | None = None, eyeglasses_occlude: bool = False, plots: bool = True,
+                 extra: dict | None = None) -> dict:
+    """Write report.json, predictions.csv, not_scored.csv, plots and report.md|html into ``out`` (a new folder).
+
+    ``extra``: more top-level report fields; its ``plots`` (name: file in ``out``) are listed first."""
     out.mkdir(parents=True, exist_ok=True)
     from .. import __version__
 
@@ -409,7 +412,9 @@ def build_report(es: EvalSet, metrics: list[dict], out: Path, fmt: str = "md", d
         w = csv.DictWriter(fh, fieldnames=["path", "label", "status", "reason"])
         w.writeheader()
         w.writerows(report["not_scored"])
-    files = {}
+    extra = dict(extra or {})
+    files = dict(extra.pop("plots", {}))
+    report.update(extra)
     if plots and metrics and metrics[0]["n_scored"]:
         files.update(plot_curves(es, metrics, out, eyeglasses_occlude))
         for k, m in enumerate(metrics):
@@ -511,7 +516,9 @@ def _sections(r: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                 for k, v in r["compare"]["metrics"].items()]
         out.insert(2, (f"Comparison: a = {r['compare']['a']}, b = {r['compare']['b']} (diff = b - a)",
                        ["metric", "a", "b", "diff", "better"], rows))
-    return out
+    from .wild import wild_sections
+
+    return wild_sections(r) + out  # the wild benchmark, when there is one, comes first
 
 
 def render_markdown(r: dict) -> str:

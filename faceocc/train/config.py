@@ -64,6 +64,7 @@ class TrainConfig:
     val_synth: int = 600                # synthetic validation faces (fixed seed)
     early_stopping: int = 3             # epochs without improvement before stopping (0: never)
     resume: str = ""                    # checkpoint to resume from (weights, optimiser, schedule, epoch)
+    keep_epochs: bool = False           # also keep every epoch's weights as epoch_NN.ckpt (to compare them on real photos)
     init: str = ""                      # checkpoint, or faceocc ONNX model (the shipped one too), starting a new run
     tensorboard: bool = True
     progress: bool = True

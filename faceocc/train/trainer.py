@@ -163,6 +163,10 @@ def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | 
             sel = labels == name
             m[f"real_{name}_occluded_rate"] = float(occ[sel].mean())
         truth = real["target"]["occluded"] >= 0.5
+        if truth.any() and (~truth).any():  # threshold-free: the operating threshold is picked after training
+            from ..evaluate.metrics import roc_auc
+
+            m["real_auc"] = float(roc_auc(truth.astype(int), real["pred"]["occluded"]))
         other_pos = truth & (labels != "mask")
         if other_pos.any():  # real occlusions other than masks (hands, sunglasses, objects): rare but the point
             m["real_other_tpr"] = float(occ[other_pos].mean())
@@ -355,8 +359,11 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
                 "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history, "config": config.to_dict(),
                 "input_size": config.input_size, "arch": net.arch, "metrics": row}
         torch.save(ckpt, out / "last.ckpt")
+        weights_only = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}
         if improved:
-            torch.save({k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}, out / "best.ckpt")
+            torch.save(weights_only, out / "best.ckpt")
+        if config.keep_epochs:
+            torch.save(weights_only, out / f"epoch_{epoch + 1:02d}.ckpt")
         log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""))
         if config.early_stopping and stale >= config.early_stopping:
             log(f"early stopping: no improvement for {stale} epochs")

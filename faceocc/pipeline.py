@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,20 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .alignment import CROP_SIZE, align_face_with_validity, part_fractions
+from .alignment import CROP_SIZE, align_face_with_validity, estimate_transform, part_fractions
 from .detection import DetectorOptions, FaceDetector
-from .io import InputError, iter_video, load_image
+from .io import InputError, decode_image, iter_video, jpeg_size, load_image, read_encoded
 from .model import OcclusionModel
 from .policy import BORDER_PARTS, PolicyOptions, apply_policy, assess_size, border_occludes
 from .results import FaceResult, ImageResult
+
+
+#: JPEGs of at least this many pixels are decoded at 1/2, 1/4 or 1/8 of their size when the detector's finest pass
+#: needs no more; smaller ones are decoded in full, as before.
+REDUCED_DECODE_PIXELS = 4_000_000
+#: A face is aligned from the reduced copy when the aligned crop would enlarge it at most this much; otherwise the
+#: full-resolution photo is decoded (once per photo) and the face is aligned from it.
+ALIGN_MAX_ZOOM = 1.0
 
 
 @dataclass
@@ -70,37 +79,65 @@ class Analyzer:
             path = str(source)
         t0 = time.perf_counter()
         try:
-            image = load_image(source)
+            photo = self._load(source)
         except InputError as exc:
             if raise_errors:
                 raise
             return ImageResult(path=path, width=0, height=0, error=str(exc))
         self.timings = {"decode": time.perf_counter() - t0}
-        result = ImageResult(path=path, width=int(image.shape[1]), height=int(image.shape[0]))
-        result.faces = self.analyze_faces(image)
+        photo.timings = self.timings
+        width, height = photo.size
+        result = ImageResult(path=path, width=width, height=height, min_face_px=self.min_face_px(width, height))
+        result.faces = self._faces(photo)
         if self.options.keep_images:
-            result.image = image
+            result.image = photo.full()
         return result
+
+    def min_face_px(self, width: int, height: int) -> float:
+        """The smallest face (shorter box side, photo pixels) the detector finds in a ``width`` x ``height`` photo."""
+        return self.detector.plan(width, height).min_face_px
+
+    def _load(self, source) -> "_Photo":
+        """Decode for detection: a big JPEG at 1/2, 1/4 or 1/8 when the detector's finest pass needs no more."""
+        encoded = None if isinstance(source, np.ndarray) else read_encoded(source)
+        if encoded is None:
+            return _Photo(load_image(source))
+        size = jpeg_size(encoded[0])
+        if size and size[0] * size[1] >= REDUCED_DECODE_PIXELS:
+            reduce = _reduction(self.detector.plan(*size).scales[0])
+            if reduce > 1:
+                image = decode_image(*encoded, reduce=reduce)
+                got = (int(image.shape[1]), int(image.shape[0]))
+                if got == (math.ceil(size[0] / reduce), math.ceil(size[1] / reduce)):
+                    return _Photo(image, size, 1.0 / reduce, encoded)
+                if got == size:  # the decoder could not reduce it
+                    return _Photo(image)
+        return _Photo(decode_image(*encoded))
 
     def analyze_faces(self, image: np.ndarray) -> list[FaceResult]:
         """Detect, align and classify every face of an RGB array."""
+        return self._faces(_Photo(image))
+
+    def _faces(self, photo: "_Photo") -> list[FaceResult]:
         t = time.perf_counter()
-        detections = self.detector.detect(image)
+        detections = self.detector.detect(photo.image, photo.size, photo.scale)
         self.timings["detect"] = time.perf_counter() - t
-        t = time.perf_counter()
+        t, decoded = time.perf_counter(), self.timings.get("decode", 0.0)
         faces, crops, valids = [], [], []
         for det in detections:
             face = FaceResult(box=[float(v) for v in det.box], det_score=det.score,
                               landmarks=[[float(x), float(y)] for x, y in det.landmarks])
             faces.append(face)
             if assess_size(face, det.size, self.options.policy):
-                crop, valid = align_face_with_validity(image, det.landmarks, CROP_SIZE)  # the model resizes to its input
+                pixels, points = photo.crop_source(det.landmarks)
+                crop, valid = align_face_with_validity(pixels, points, CROP_SIZE)  # the model resizes to its input
                 crops.append(crop)
                 valids.append(valid)
             else:
                 crops.append(None)
                 valids.append(None)
-        self.timings["align"] = time.perf_counter() - t
+        # a full-resolution decode needed by the crops counts as decoding, not aligning
+        self.timings["align"] = time.perf_counter() - t - (self.timings.get("decode", 0.0) - decoded)
         t = time.perf_counter()
         todo = [i for i, c in enumerate(crops) if c is not None]
         if todo:
@@ -154,12 +191,51 @@ class Analyzer:
     def analyze_video(self, path: str | Path, every_n: int = 1, fps: float | None = None) -> Iterator[ImageResult]:
         """Analyze frames of a video (every ``every_n``-th, or about ``fps`` per second); records carry frame and time."""
         for frame in iter_video(path, every_n=every_n, fps=fps):
-            result = ImageResult(path=str(path), width=int(frame.image.shape[1]), height=int(frame.image.shape[0]),
-                                 frame=frame.index, time_s=frame.time_s)
+            width, height = int(frame.image.shape[1]), int(frame.image.shape[0])
+            result = ImageResult(path=str(path), width=width, height=height, frame=frame.index, time_s=frame.time_s,
+                                 min_face_px=self.min_face_px(width, height))
             result.faces = self.analyze_faces(frame.image)
             if self.options.keep_images:
                 result.image = frame.image
             yield result
+
+
+class _Photo:
+    """The pixels of one photo under analysis: the decoded image, or a reduced copy of it (``scale`` < 1: a JPEG
+    decoded at 1/2, 1/4 or 1/8) whose full-resolution pixels are decoded only when a face needs them."""
+
+    def __init__(self, image: np.ndarray, size: tuple[int, int] | None = None, scale: float = 1.0,
+                 encoded: tuple[bytes, str] | None = None):
+        self.image, self.scale, self.encoded = image, scale, encoded
+        self.size = size or (int(image.shape[1]), int(image.shape[0]))
+        self.timings: dict | None = None
+        self._full = image if scale == 1.0 else None
+
+    def full(self) -> np.ndarray:
+        if self._full is None:
+            t = time.perf_counter()
+            self._full = decode_image(*self.encoded)
+            if self.timings is not None:
+                self.timings["decode"] = self.timings.get("decode", 0.0) + time.perf_counter() - t
+        return self._full
+
+    def crop_source(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The pixels to align a face from, and its landmarks in them: the reduced copy when the aligned crop
+        enlarges the face there at most ``ALIGN_MAX_ZOOM`` times, else the full-resolution photo."""
+        if self._full is None:
+            small = (landmarks + 0.5) * self.scale - 0.5  # pixel centres of the reduced grid
+            zoom = math.sqrt(abs(float(np.linalg.det(estimate_transform(small, CROP_SIZE)[:, :2]))))
+            if zoom <= ALIGN_MAX_ZOOM:
+                return self.image, small.astype(np.float32)
+        return self.full(), landmarks
+
+
+def _reduction(scale: float) -> int:
+    """The largest JPEG reduction (8, 4, 2; 1: none) that still leaves at least ``scale`` of the photo's pixels."""
+    for k in (8, 4, 2):
+        if scale * k <= 1.0 + 1e-9:
+            return k
+    return 1
 
 
 def _outside_image(valid: np.ndarray, map_size: int) -> np.ndarray | None:

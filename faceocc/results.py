@@ -75,6 +75,7 @@ class ImageResult:
     frame: int | None = None  # videos only
     time_s: float | None = None  # videos only
     image: np.ndarray | None = field(default=None, repr=False)  # the decoded RGB image, when kept
+    min_face_px: float | None = None  # the smallest face (shorter box side, image pixels) the detector searched for
 
     @property
     def ok(self) -> bool:
@@ -82,6 +83,7 @@ class ImageResult:
 
     def to_dict(self, include_map: bool = False) -> dict:
         d = {"path": self.path, "width": self.width, "height": self.height,
+             "min_face_px": None if self.min_face_px is None else int(np.ceil(self.min_face_px - 1e-6)),
              "faces": [f.to_dict(include_map) for f in self.faces], "error": self.error}
         if self.frame is not None:
             d["frame"] = self.frame

@@ -161,13 +161,13 @@ class _PaddedDetector:
         self.inner, self.pad, self.last = inner, float(pad), []
         self.detect_on = None
 
-    def detect(self, image):
+    def detect(self, image, original_size=None, input_scale=None):
         from ..detection import Detection
 
         if self.detect_on is not None:
             dets = self.inner.detect(self.detect_on)
         elif self.pad <= 0:
-            dets = self.inner.detect(image)
+            dets = self.inner.detect(image, original_size, input_scale)
         else:
             py, px = pad_sizes(image, self.pad)
             padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=(127, 127, 127))
@@ -188,7 +188,7 @@ class _Replay:
     def __init__(self, source: _PaddedDetector):
         self.source = source
 
-    def detect(self, image):
+    def detect(self, image, original_size=None, input_scale=None):
         return self.source.last
 
 
@@ -206,7 +206,7 @@ def main_face(faces, width: int, height: int) -> int:
 
 
 def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float = 0.0, score_threshold: float = 0.6,
-                    det_size: int = 320, min_face: int = 32, keep_crops: bool = True,
+                    det_size: int | None = None, min_face: int = 32, keep_crops: bool = True,
                     occlusion_threshold: float | None = None):
     """One Analyzer per model (the first keeps crops); the others replay the first one's detections.
     ``occlusion_threshold`` None: each model's own (as ``faceocc analyze``)."""
@@ -228,7 +228,7 @@ def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float =
 
 
 def collect_photos(records: Sequence[Record], models: Sequence[str | None], threads: int = 0, pad: float = 0.0,
-                   score_threshold: float = 0.6, det_size: int = 320, min_face: int = 32, eyeglasses_occlude: bool = False,
+                   score_threshold: float = 0.6, det_size: int | None = None, min_face: int = 32, eyeglasses_occlude: bool = False,
                    progress: bool = False, keep_faces: bool = False, pad_mode: str = "detect") -> EvalSet:
     """Run every image through the analyzer (as ``faceocc analyze``) with each model; one item per image.
 

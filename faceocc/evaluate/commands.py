@@ -299,7 +299,8 @@ def register(app: typer.Typer) -> None:
         pad_mode: str = typer.Option("detect", help="detect: pad only for the detector, a photo border cutting into the face "
                                      "is an occlusion (as `faceocc analyze`); image: analyse the padded image, borders of tight "
                                      "crops are not occlusions (as `faceocc prepare` crops)."),
-        det_size: int = typer.Option(320, help="Detect on a copy downscaled to this longest side."),
+        det_size: Optional[int] = typer.Option(None, help="Fixed detection size (one pass on a copy downscaled to this "
+                                               "longest side); default: automatic, as faceocc analyze."),
         score_threshold: float = typer.Option(0.6, min=0.0, max=1.0, help="Minimum face detection score."),
         min_face: int = typer.Option(32, help="Faces smaller than this (pixels) are not assessable."),
         synthetic: bool = typer.Option(False, "--synthetic", help="Evaluate on clean test faces with held-out occluders pasted."),

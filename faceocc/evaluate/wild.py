@@ -156,7 +156,7 @@ def largest_face(faces) -> int:
 
 
 def collect_wild(rows: Sequence[WildRow], models: Sequence[str | None], split: str = "test", threads: int = 0,
-                 threshold: float | None = None, score_threshold: float = 0.6, det_size: int = 320, min_face: int = 32,
+                 threshold: float | None = None, score_threshold: float = 0.6, det_size: int | None = None, min_face: int = 32,
                  progress: bool = False) -> WildSet:
     """Run each photo through the Analyzer (as ``faceocc analyze``) with every model; score its largest face."""
     from tqdm import tqdm

@@ -229,7 +229,8 @@ class Service:
             image = decode_image(data, label)
         except InputError as exc:
             raise ApiError(422, "unreadable_image", str(exc)) from None
-        result = ImageResult(path=name, width=int(image.shape[1]), height=int(image.shape[0]))
+        width, height = int(image.shape[1]), int(image.shape[0])
+        result = ImageResult(path=name, width=width, height=height, min_face_px=self.analyzer.min_face_px(width, height))
         result.faces = self.analyzer.analyze_faces(image)
         self.metrics.observe_result(result.faces)
         return self._finish(result, self.policy_for(opts), opts.include_map, opts.overlay)
@@ -312,8 +313,9 @@ class Service:
             for frame in iter_video(job.video_path, every_n=opts.get("every_n") or 1, fps=opts.get("fps")):
                 if job.cancel.is_set():
                     return
-                result = ImageResult(path=job.source, width=int(frame.image.shape[1]), height=int(frame.image.shape[0]),
-                                     frame=frame.index, time_s=frame.time_s)
+                width, height = int(frame.image.shape[1]), int(frame.image.shape[0])
+                result = ImageResult(path=job.source, width=width, height=height, frame=frame.index, time_s=frame.time_s,
+                                     min_face_px=self.analyzer.min_face_px(width, height))
                 result.faces = self.analyzer.analyze_faces(frame.image)
                 self.metrics.observe_result(result.faces, video=True)
                 emit(self._finish(result, policy, bool(opts.get("include_map")), False))

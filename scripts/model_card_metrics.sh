@@ -10,6 +10,9 @@ INT8=faceocc/models/faceocc_mbv2_112_int8.onnx
 FP32=${FP32:-$OUT/faceocc_mbv2_112_fp32.onnx}
 AUDIT=faceocc/data/audit_no_mask.csv
 mkdir -p "$OUT"
+# real in-the-wild photos first: the two-labeller wild test split (reported first in the card), then the stability run
+faceocc evaluate --wild "$DATA/wild" --split test --model "$INT8" --out "$OUT/wild_test" | tee "$OUT/wild_test.txt"
+python scripts/stability_bench.py --model "$INT8" --json "$OUT/stability.json" | tee "$OUT/stability.txt"
 [ -f "$CACHE/index.csv" ] || faceocc prepare "$DATA/faces" "$CACHE"
 # real faces, test split, labels corrected by the audit; faces the detector found (as faceocc analyze sees them)
 faceocc evaluate --cache "$CACHE" --split test --audit-labels "$AUDIT" --model "$INT8" --out "$OUT/real_test" -q

@@ -130,8 +130,18 @@ def test_wild_numbers_by_hand(wild_dir, tmp_path):
     assert fair["score"] == pytest.approx(0.75)
     assert w["gender_fpr_gap"] == pytest.approx(0.5)
     assert w["balanced_accuracy"] == pytest.approx((0.8 + 0.75) / 2)
-    # AUC over 5 x 4 pairs: the missed gray face ties the gray clean one (yaleb) and beats the colour one: 16 of 20
-    assert w["auc"] == pytest.approx(0.8)
+    # AUC over the 5 x 4 (occluded, clean) pairs of sure scored faces, counted here pair by pair (ties count half);
+    # the pairs' order depends on the shipped model's scores, the count on the scorer
+    import csv as _csv
+
+    rows = [r for r in _csv.DictReader(open(out / "predictions.csv")) if r["status"] == "ok"]
+    sure = {r["path"] for r in _csv.DictReader(open(wild_dir / "test_labels.csv")) if r["sure"] == "1"}
+    rows = [r for r in rows if any(r["path"].endswith(p) for p in sure)]
+    pos = [float(r["score"]) for r in rows if r["true_occluded"] == "1"]
+    neg = [float(r["score"]) for r in rows if r["true_occluded"] == "0"]
+    assert (len(pos), len(neg)) == (5, 4)
+    pairs = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg)
+    assert w["auc"] == pytest.approx(pairs / 20, abs=1e-6)
     assert summary["fpr"] == pytest.approx(0.25) and summary["tpr"] == pytest.approx(0.8)
     assert "clean FPR: all 0.250 (1/4), eyeglasses 0.000 (0/1), fairface 0.333 (1/3)" in res.output
     md = (out / "report.md").read_text()

@@ -205,6 +205,27 @@ def main_face(faces, width: int, height: int) -> int:
     return max(range(len(faces)), key=rank)
 
 
+def score_photo(item: Item, i: int, image, analyzers, preds, pick) -> list | None:
+    """Analyze one photo with every model and record the face ``pick(faces)`` chooses in ``preds[k]`` row ``i``;
+    returns that face as each model saw it, or None (``item.status`` says why: no face, not assessable)."""
+    faces = analyzers[0].analyze_faces(image)
+    item.n_faces = len(faces)
+    if not faces:
+        item.status, item.message = STATUS_NO_FACE, "no face found"
+        return None
+    j = pick(faces)
+    face = faces[j]
+    item.det_score = float(face.det_score)
+    if not face.assessable:
+        item.status, item.message = STATUS_NOT_ASSESSABLE, face.reason or "not assessable"
+        return None
+    chosen = [face] + [a.analyze_faces(image)[j] for a in analyzers[1:]]
+    for k, f in enumerate(chosen):
+        preds[k].set(i, f.occlusion_score, [f.occluders[t] for t in OCCLUDER_TYPES], [f.parts[p] for p in PART_NAMES],
+                     f.coverage)
+    return chosen
+
+
 def build_analyzers(models: Sequence[str | None], threads: int = 0, pad: float = 0.0, score_threshold: float = 0.6,
                     det_size: int | None = None, min_face: int = 32, keep_crops: bool = True,
                     occlusion_threshold: float | None = None):
@@ -259,21 +280,10 @@ def collect_photos(records: Sequence[Record], models: Sequence[str | None], thre
             py, px = pad_sizes(image, pad)
             analyzers[0].detector.detect_on = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=(127, 127, 127))
             image = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_REPLICATE)
-        faces = analyzers[0].analyze_faces(image)
-        item.n_faces = len(faces)
-        if not faces:
-            item.status, item.message = STATUS_NO_FACE, "no face found"
+        chosen = score_photo(item, i, image, analyzers, preds, lambda fs: main_face(fs, image.shape[1], image.shape[0]))
+        if chosen is None:
             continue
-        j = main_face(faces, image.shape[1], image.shape[0])
-        face = faces[j]
-        item.det_score = float(face.det_score)
-        if not face.assessable:
-            item.status, item.message = STATUS_NOT_ASSESSABLE, face.reason or "not assessable"
-            continue
-        for k, a in enumerate(analyzers):
-            f = face if k == 0 else a.analyze_faces(image)[j]
-            preds[k].set(i, f.occlusion_score, [f.occluders[t] for t in OCCLUDER_TYPES], [f.parts[p] for p in PART_NAMES],
-                         f.coverage)
+        face = chosen[0]
         if face.crop is not None:
             item.crop_index = store.add(face.crop)
             if keep_faces:

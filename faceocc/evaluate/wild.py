@@ -25,10 +25,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..alignment import PART_NAMES
 from ..datasets import OCCLUDER_TYPES, DatasetError, _manifest_root, label_targets
 from . import metrics as M
-from .collect import (STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, CropStore, EvalSet, Item, Predictions,
+from .collect import (score_photo, STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, CropStore, EvalSet, Item, Predictions,
                       build_analyzers, _model_label)
 
 #: occluder types of the wild labels (eyeglasses is listed in the labels but is not an occlusion)
@@ -175,21 +174,11 @@ def collect_wild(rows: Sequence[WildRow], models: Sequence[str | None], split: s
         except InputError as exc:
             item.status, item.message = STATUS_ERROR, str(exc)
             continue
-        faces = analyzers[0].analyze_faces(image)
-        item.n_faces = len(faces)
-        if not faces:
-            item.status, item.message = STATUS_NO_FACE, "no face found"
+        chosen = score_photo(item, i, image, analyzers, preds, largest_face)
+        if chosen is None:
             continue
-        j = largest_face(faces)
-        face = faces[j]
-        item.det_score = float(face.det_score)
-        if not face.assessable:
-            item.status, item.message = STATUS_NOT_ASSESSABLE, face.reason or "not assessable"
-            continue
-        for k, a in enumerate(analyzers):
-            f = face if k == 0 else a.analyze_faces(image)[j]
-            preds[k].set(i, f.occlusion_score, [f.occluders[t] for t in OCCLUDER_TYPES], [f.parts[p] for p in PART_NAMES],
-                         f.coverage)
+        face = chosen[0]
+        for k, f in enumerate(chosen):
             ws.upper[k][i], ws.lower[k][i] = float(bool(f.upper)), float(bool(f.lower))
         if face.crop is not None:
             item.crop_index = ws.es.crop_store.add(face.crop)

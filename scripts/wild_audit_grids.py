@@ -2,6 +2,7 @@
 """Image grids for a visual label audit of the unlabelled wild train faces.
 
 usage: python scripts/wild_audit_grids.py CACHE DATA_DIR OUT [--model M] [--top 3000] [--random 300] [--seed 0]
+                                        [--exclude AUDIT.csv ...]
 
 CACHE is a ``faceocc prepare`` cache holding the wild train faces (made from scripts/training_manifest.py's
 manifest). The faces are ranked by the model's occlusion score on their aligned crops (the network alone: the
@@ -9,6 +10,8 @@ image-border rule is not applied, it is measured from the photo at analysis time
 ``--random`` sample of the rest (to estimate how many occluded faces the unaudited remainder still holds) are drawn,
 30 to a grid (6 x 5, the whole photo in each cell, its number in the corner), into OUT/grid_NNN.png, with
 OUT/cells.csv naming each cell: ``grid,cell,path,score,eyeglasses,pick`` (pick: ``top`` or ``random``).
+``--exclude`` takes earlier audit files (``path,...``): the faces they hold are not drawn again, so a later round,
+ranked by a newer model, looks only at faces nobody has looked at yet.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--top", type=int, default=3000)
     ap.add_argument("--random", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--exclude", nargs="*", default=[], help="earlier audit CSVs whose faces are not drawn again")
     args = ap.parse_args(argv)
     from faceocc.model import OcclusionModel
     from faceocc.prepare import CropCache
@@ -60,7 +64,14 @@ def main(argv=None) -> int:
     model = OcclusionModel(args.model)
     out = model.predict(np.asarray(cache.crops[np.array(idx)]), batch_size=128)
     glasses = out.occluders[:, 2]
-    order = np.argsort(-out.occluded, kind="stable")
+    seen = set()
+    for f in args.exclude:
+        with open(f, newline="") as fh:
+            seen |= {r["path"] for r in csv.DictReader(fh)}
+    order = np.array([j for j in np.argsort(-out.occluded, kind="stable")
+                      if os.path.relpath(cache.rows[idx[j]]["path"], data) not in seen], dtype=int)
+    if seen:
+        print(f"{len(idx) - len(order)} faces of earlier audits left out", file=sys.stderr)
     top = [int(j) for j in order[: args.top]]
     rest = [int(j) for j in order[args.top:]]
     rng = np.random.default_rng(args.seed)

@@ -12,7 +12,7 @@ from .io import InputError  # noqa: E402
 from .model import ModelError, OcclusionModel  # noqa: E402
 from .pipeline import Analyzer, AnalyzerOptions  # noqa: E402
 from .policy import PolicyOptions  # noqa: E402
-from .results import FaceResult, ImageResult  # noqa: E402
+from .schema import FaceResult, ImageResult  # noqa: E402
 
 __all__ = ["Analyzer", "AnalyzerOptions", "DetectorOptions", "FaceDetector", "FaceResult", "ImageResult", "InputError",
            "ModelError", "OcclusionModel", "PolicyOptions", "__version__"]

@@ -16,6 +16,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from .schema import LOWER_PARTS, PART_NAMES, UPPER_PARTS  # noqa: F401 - part names live with the vocabulary
+
 CROP_SIZE = 112
 _ARCFACE_112 = np.array(
     [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
@@ -25,9 +27,6 @@ _SHRINK = 0.875
 #: Landmark positions in the canonical crop: right eye, left eye, nose, right and left mouth corners.
 TEMPLATE = (_ARCFACE_112 - CROP_SIZE / 2) * _SHRINK + CROP_SIZE / 2
 
-PART_NAMES = ("right_eye", "left_eye", "nose", "mouth", "chin")
-UPPER_PARTS = ("right_eye", "left_eye")
-LOWER_PARTS = ("nose", "mouth", "chin")
 
 
 def estimate_transform(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
@@ -52,10 +51,14 @@ def _umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, t[:, None]])
 
 
+def warp_crop(image: np.ndarray, matrix: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """The ``size`` x ``size`` crop that ``matrix`` (from :func:`estimate_transform`) maps the image onto."""
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def align_face(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """Warp the face given by its 5 landmarks into the canonical ``size`` x ``size`` crop."""
-    matrix = estimate_transform(landmarks, size)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return warp_crop(image, estimate_transform(landmarks, size), size)
 
 
 def crop_validity(image_shape: tuple, matrix: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
@@ -80,8 +83,7 @@ def align_face_with_validity(image: np.ndarray, landmarks: np.ndarray, size: int
     reaches far enough into the inner face to count as an occlusion.
     """
     matrix = estimate_transform(landmarks, size)
-    crop = cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return crop, crop_validity(image.shape, matrix, size)
+    return warp_crop(image, matrix, size), crop_validity(image.shape, matrix, size)
 
 
 def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-OCCLUDER_TYPES = ("mask", "sunglasses", "eyeglasses", "hand", "other")
-#: occluder types that count as an occlusion (clear eyeglasses do not, by default)
-OCCLUDING_TYPES = ("mask", "sunglasses", "hand", "other")
+from .schema import OCCLUDER_TYPES, OCCLUDING_TYPES  # noqa: F401 - re-exported for training code
+
 LABEL_ALIASES = {"no_mask": "clean", "unmasked": "clean", "none": "clean", "with_mask": "mask", "without_mask": "clean",
                  "masked": "mask", "glasses": "eyeglasses", "hands": "hand", "scarf": "other", "object": "other",
                  "hair": "other"}
@@ -66,7 +65,7 @@ def normalise_label(raw: str, where: str) -> str:
     return "+".join(sorted(set(parts), key=lambda p: (p not in OCCLUDER_TYPES, OCCLUDER_TYPES.index(p) if p in OCCLUDER_TYPES else 0, p)))
 
 
-def _manifest_root(path: Path) -> Path:
+def manifest_root(path: Path) -> Path:
     """Paths are relative to the manifest's folder, or to its parent when they start with that folder's name."""
     with open(path, newline="", encoding="utf-8") as fh:
         first = next(csv.DictReader(fh), None)
@@ -82,7 +81,7 @@ def read_manifest(path: str | Path, check_files: bool = True, root: str | Path |
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: manifest not found")
-    root = Path(root) if root else _manifest_root(path)
+    root = Path(root) if root else manifest_root(path)
     records, problems = [], []
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .io import to_rgb_uint8
 from .runtime import create_session
 
 DETECTOR_PATH = Path(__file__).parent / "models" / "retinaface_mnet025.onnx"
@@ -160,27 +161,6 @@ def _anchors(width: int, height: int) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Any HxW, HxWx1, HxWx3 or HxWx4 array (uint8 or uint16, RGB order) to HxWx3 uint8 RGB."""
-    if image.dtype == np.uint16:
-        image = (image / 257.0).round().astype(np.uint8)
-    elif image.dtype != np.uint8:
-        arr = np.asarray(image, dtype=np.float32)
-        image = np.clip(arr * 255.0 if arr.max(initial=0) <= 1.0 else arr, 0, 255).astype(np.uint8)
-    if image.ndim == 2:
-        return np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim == 3 and image.shape[2] == 1:
-        return np.repeat(image, 3, axis=2)
-    if image.ndim == 3 and image.shape[2] == 4:
-        rgb = image[:, :, :3].astype(np.float32)
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        # Composite on white: transparent areas must not look like a dark face.
-        return (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
-
-
 class FaceDetector:
     """RetinaFace-MobileNet0.25 face detector.
 
@@ -196,6 +176,10 @@ class FaceDetector:
         self.input_name = self.session.get_inputs()[0].name
 
     # -- which scales -------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the onnxruntime session."""
+        self.session = None
+
     def plan(self, width: int, height: int) -> ScalePlan:
         """The passes a ``width`` x ``height`` photo gets (finest first) and the smallest face they find.
 

@@ -19,12 +19,12 @@ def map_to_image(occlusion_map: np.ndarray, landmarks, shape: tuple[int, int], c
 
 
 def _label(face) -> tuple[str, tuple[int, int, int]]:
+    """The caption and colour of a decided face (its ``face_class`` says everything; nothing is decided here)."""
     if not face.assessable:
         return "not assessable", GREY
     if face.occluded:
-        what = face.occluder or "occluded"
-        return f"{what} {face.occlusion_score:.2f} cov {face.coverage:.0%}", RED
-    extra = " +glasses" if face.occluders.get("eyeglasses", 0) >= 0.5 else ""
+        return f"{face.occluder} {face.occlusion_score:.2f} cov {face.coverage:.0%}", RED
+    extra = " +glasses" if face.face_class == "eyeglasses" else ""
     return f"clear {face.occlusion_score:.2f}{extra}", GREEN
 
 

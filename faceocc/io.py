@@ -17,8 +17,6 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from .detection import to_rgb_uint8
-
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
 VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
 #: images with more pixels than this are refused (decompression bombs)
@@ -28,6 +26,27 @@ _REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 
 
 class InputError(ValueError):
     """An input that cannot be read; the message names it and says what is wrong."""
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Any HxW, HxWx1, HxWx3 or HxWx4 array (uint8 or uint16, RGB order) to HxWx3 uint8 RGB."""
+    if image.dtype == np.uint16:
+        image = (image / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        arr = np.asarray(image, dtype=np.float32)
+        image = np.clip(arr * 255.0 if arr.max(initial=0) <= 1.0 else arr, 0, 255).astype(np.uint8)
+    if image.ndim == 2:
+        return np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    if image.ndim == 3 and image.shape[2] == 4:
+        rgb = image[:, :, :3].astype(np.float32)
+        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
+        # Composite on white: transparent areas must not look like a dark face.
+        return (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image
+    raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
 
 
 def _exif_orientation(data: bytes) -> int:
@@ -87,8 +106,8 @@ def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
 
         Image.MAX_IMAGE_PIXELS = MAX_PIXELS
         with Image.open(_io.BytesIO(data)) as im:
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGBA" if "A" in im.getbands() else "RGB"))
+            upright = ImageOps.exif_transpose(im)
+            return np.asarray(upright.convert("RGBA" if "A" in upright.getbands() else "RGB"))
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "not an image we can read"
         kind = type(exc).__name__
         why = "unknown format or not an image" if kind == "UnidentifiedImageError" else f"corrupt or truncated ({kind})"

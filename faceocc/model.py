@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import CROP_SIZE, PART_NAMES
-from .datasets import OCCLUDER_TYPES
+from .alignment import CROP_SIZE
 from .runtime import create_session
+from .schema import MODEL_OUTPUTS, OCCLUDER_TYPES, PART_NAMES
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "faceocc_mbv2_112_int8.onnx"
 FORMAT = "faceocc-occlusion-v1"
-REQUIRED_OUTPUTS = ("occluded", "occluders", "parts", "coverage", "occlusion_map")
+REQUIRED_OUTPUTS = MODEL_OUTPUTS
 
 
 class ModelError(ValueError):
@@ -66,18 +66,12 @@ def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-#: names of earlier shipped models -> the file that replaced them (v0.1.0's 112 px model became v0.2.0-v0.3.0's
-#: 96 px one, which v0.4.0's 112 px model replaced)
-RENAMED_MODELS = {"faceocc_mbv2_int8.onnx": "faceocc_mbv2_112_int8.onnx",
-                  "faceocc_mbv2_96_int8.onnx": "faceocc_mbv2_112_int8.onnx"}
-
-
 def resolve_model_path(model: str | Path | None) -> Path:
     """A model argument (None/"default", a path, or the name of a shipped model) -> the file to load."""
     if model in (None, "", "default"):
         return DEFAULT_MODEL
     path = Path(model)
-    name = RENAMED_MODELS.get(str(model), str(model))
+    name = str(model)
     if not path.exists() and (MODELS_DIR / name).exists():
         path = MODELS_DIR / name
     return path
@@ -90,7 +84,7 @@ class OcclusionModel:
     >>> out = model.predict(crops)            # crops: N x 112 x 112 x 3 uint8 RGB
 
     Crops come from ``faceocc.alignment`` at any square size (112, the canonical crop, by default); the model
-    resizes them to its own input size (``input_size``, e.g. 96) with area interpolation, as in training.
+    resizes them to its own input size (``input_size``) as :func:`resize_crops` does.
     """
 
     def __init__(self, path: str | Path | None = None, threads: int = 0):
@@ -113,6 +107,10 @@ class OcclusionModel:
     @property
     def name(self) -> str:
         return self.path.name
+
+    def close(self) -> None:
+        """Release the onnxruntime session."""
+        self.session = None
 
     def predict(self, crops: np.ndarray, batch_size: int = 32) -> ModelOutput:
         """Predict for aligned RGB crops (N x S x S x 3 uint8, or one S x S x 3 crop)."""

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from .alignment import CROP_SIZE, align_face_with_validity, estimate_transform, part_fractions
-from .detection import DetectorOptions, FaceDetector
+from .alignment import CROP_SIZE, crop_validity, estimate_transform, part_fractions, warp_crop
+from .detection import Detection, DetectorOptions, FaceDetector
 from .io import InputError, decode_image, iter_video, jpeg_size, load_image, read_encoded
+from .measurement import FaceMeasurement, ModelScores
 from .model import OcclusionModel
-from .policy import BORDER_PARTS, PolicyOptions, apply_policy, assess_size, border_occludes
-from .results import FaceResult, ImageResult
+from .policy import PolicyOptions, decide, not_assessable_reason
+from .schema import FaceResult, ImageResult, error_result
 
 
 #: JPEGs of at least this many pixels are decoded at 1/2, 1/4 or 1/8 of their size when the detector's finest pass
@@ -53,19 +54,35 @@ class AnalyzerOptions:
 
 
 class Analyzer:
-    """Occlusion analysis of every face in an image. Build once, call many times (thread-safe for reading)."""
+    """Occlusion analysis of every face in an image. Build once, call many times; safe to share between threads
+    (nothing is written on a call: options are never changed and timings come back in each result).
+
+    >>> with Analyzer() as analyzer:
+    ...     result = analyzer.analyze("photo.jpg")
+    """
 
     def __init__(self, options: AnalyzerOptions | None = None, **overrides):
-        self.options = options or AnalyzerOptions()
-        for key, value in overrides.items():
-            if not hasattr(self.options, key):
-                raise TypeError(f"unknown Analyzer option {key!r}")
-            setattr(self.options, key, value)
-        if self.options.threads and not self.options.detector.threads:
-            self.options.detector.threads = self.options.threads
-        self.detector = FaceDetector(self.options.detector)
-        self.model = OcclusionModel(self.options.model, threads=self.options.threads)
-        self.timings: dict[str, float] = {}
+        options = options or AnalyzerOptions()
+        unknown = [k for k in overrides if not hasattr(options, k)]
+        if unknown:
+            raise TypeError(f"unknown Analyzer option {unknown[0]!r}")
+        options = replace(options, **overrides)
+        if options.threads and not options.detector.threads:
+            options = replace(options, detector=replace(options.detector, threads=options.threads))
+        self.options = options
+        self.detector = FaceDetector(options.detector)
+        self.model = OcclusionModel(options.model, threads=options.threads)
+
+    def close(self) -> None:
+        """Release the onnxruntime sessions (the analyzer cannot be used afterwards)."""
+        self.detector.close()
+        self.model.close()
+
+    def __enter__(self) -> "Analyzer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # -- single images -------------------------------------------------------------------------
     def analyze(self, source, path: str | None = None, raise_errors: bool = True) -> ImageResult:
@@ -74,6 +91,7 @@ class Analyzer:
         Unreadable inputs raise :class:`faceocc.io.InputError`, or, with
         ``raise_errors=False``, give an ImageResult whose ``error`` says what is wrong.
         An image without faces is not an error: ``faces`` is empty.
+        ``result.timings`` holds the seconds spent decoding, detecting, aligning and classifying.
         """
         if path is None and isinstance(source, (str, Path)):
             path = str(source)
@@ -83,12 +101,12 @@ class Analyzer:
         except InputError as exc:
             if raise_errors:
                 raise
-            return ImageResult(path=path, width=0, height=0, error=str(exc))
-        self.timings = {"decode": time.perf_counter() - t0}
-        photo.timings = self.timings
+            return error_result(path, str(exc))
+        photo.timings["decode"] = time.perf_counter() - t0
         width, height = photo.size
         result = ImageResult(path=path, width=width, height=height, min_face_px=self.min_face_px(width, height))
         result.faces = self._faces(photo)
+        result.timings = photo.timings
         if self.options.keep_images:
             result.image = photo.full()
         return result
@@ -114,62 +132,70 @@ class Analyzer:
                     return _Photo(image)
         return _Photo(decode_image(*encoded))
 
-    def analyze_faces(self, image: np.ndarray) -> list[FaceResult]:
-        """Detect, align and classify every face of an RGB array."""
-        return self._faces(_Photo(image))
+    def analyze_faces(self, image: np.ndarray, detections: list[Detection] | None = None) -> list[FaceResult]:
+        """Every face of an RGB array: detected here, or the given ``detections`` (photo pixels) when there are."""
+        return self._faces(_Photo(image), detections)
 
-    def _faces(self, photo: "_Photo") -> list[FaceResult]:
+    def crops(self, image: np.ndarray, detections: list[Detection], size: int = CROP_SIZE) -> list[np.ndarray]:
+        """The aligned crops (``size`` x ``size`` RGB) of the given detections, as the model sees them."""
+        return [warp_crop(image, estimate_transform(d.landmarks, size), size) for d in detections]
+
+    def measure(self, image: np.ndarray, detections: list[Detection]) -> list[FaceMeasurement]:
+        """Align and classify the given faces of an RGB array: one measurement each (faces too small or too uncertain
+        to assess are not classified). :func:`faceocc.policy.decide` turns a measurement into verdicts."""
+        return self._measure(_Photo(image), detections)[0]
+
+    def _measure(self, photo: "_Photo", detections: list[Detection]) -> tuple[list[FaceMeasurement], list]:
+        """The measurements of the detected faces of a photo, and their aligned crops (None where not classified)."""
         t = time.perf_counter()
-        detections = self.detector.detect(photo.image, photo.size, photo.scale)
-        self.timings["detect"] = time.perf_counter() - t
-        t, decoded = time.perf_counter(), self.timings.get("decode", 0.0)
-        faces, crops, valids = [], [], []
-        for det in detections:
-            face = FaceResult(box=[float(v) for v in det.box], det_score=det.score,
-                              landmarks=[[float(x), float(y)] for x, y in det.landmarks])
-            faces.append(face)
-            if assess_size(face, det.size, self.options.policy):
-                pixels, points = photo.crop_source(det.landmarks)
-                crop, valid = align_face_with_validity(pixels, points, CROP_SIZE)  # the model resizes to its input
-                crops.append(crop)
-                valids.append(valid)
-            else:
-                crops.append(None)
-                valids.append(None)
+        decoded = photo.timings.get("decode", 0.0)
+        todo, crops, geometry = [], [], {}
+        for i, det in enumerate(detections):
+            if not_assessable_reason(_bare(det), self.options.policy) is not None:
+                continue
+            pixels, points = photo.crop_source(det.landmarks)
+            matrix = estimate_transform(points, CROP_SIZE)  # the model resizes the canonical crop to its input
+            crops.append(warp_crop(pixels, matrix, CROP_SIZE))
+            geometry[i] = crop_validity(pixels.shape, matrix, CROP_SIZE)
+            todo.append(i)
         # a full-resolution decode needed by the crops counts as decoding, not aligning
-        self.timings["align"] = time.perf_counter() - t - (self.timings.get("decode", 0.0) - decoded)
+        photo.timings["align"] = time.perf_counter() - t - (photo.timings.get("decode", 0.0) - decoded)
         t = time.perf_counter()
-        todo = [i for i, c in enumerate(crops) if c is not None]
-        if todo:
-            out = self.model.predict(np.stack([crops[i] for i in todo]))
-            for j, i in enumerate(todo):
-                self._fill(faces[i], out, j, crops[i], valids[i])
-        self.timings["classify"] = time.perf_counter() - t
-        return faces
+        out = self.model.predict(np.stack(crops)) if crops else None
+        photo.timings["classify"] = time.perf_counter() - t
+        rows = {i: j for j, i in enumerate(todo)}
+        measured, kept = [], []
+        for i, det in enumerate(detections):
+            scores, outside, cut = None, None, {}
+            if i in rows:
+                j = rows[i]
+                scores = ModelScores.from_arrays(out.occluded[j], out.occluders[j], out.parts[j], out.coverage[j],
+                                                 out.occlusion_map[j])
+                outside = _outside_image(geometry[i], out.occlusion_map.shape[1])
+                cut = part_fractions(outside) if outside is not None else {}
+            measured.append(FaceMeasurement(box=tuple(float(v) for v in det.box), det_score=float(det.score),
+                                            landmarks=np.asarray(det.landmarks, np.float32),
+                                            transform=estimate_transform(det.landmarks, CROP_SIZE), scores=scores,
+                                            outside=outside, border_cut=cut))
+            kept.append(crops[rows[i]] if i in rows else None)
+        return measured, kept
 
-    def _fill(self, face: FaceResult, out, j: int, crop: np.ndarray, valid: np.ndarray) -> None:
-        row = out.row(j)
-        face.occlusion_score = row["occlusion_score"]
-        face.occluders = row["occluders"]
-        face.parts = row["parts"]
-        face.coverage = row["coverage"]
-        occ_map = out.occlusion_map[j]
-        outside = _outside_image(valid, occ_map.shape[0])
-        if outside is not None:
-            cut = part_fractions(outside)
-            if border_occludes(cut, self.options.policy):  # the photo's edge cuts into the inner face
-                occ_map = np.maximum(occ_map, outside)
-                fr = part_fractions(occ_map)
-                face.parts = {k: max(face.parts[k], fr[k]) for k in face.parts}
-                face.coverage = max(face.coverage, fr["face"])
-                border_score = 0.5 + 0.5 * min(1.0, max(cut[p] for p in BORDER_PARTS))
-                face.occlusion_score = max(face.occlusion_score, border_score)
-                face.occluders["other"] = max(face.occluders.get("other", 0.0), border_score)
-        if self.options.keep_maps:
-            face.occlusion_map = occ_map
-        if self.options.keep_crops:
-            face.crop = crop
-        apply_policy(face, self.options.policy, self.model.threshold)
+    def _faces(self, photo: "_Photo", detections: list[Detection] | None = None) -> list[FaceResult]:
+        if detections is None:
+            t = time.perf_counter()
+            detections = self.detector.detect(photo.image, photo.size, photo.scale)
+            photo.timings["detect"] = time.perf_counter() - t
+        else:
+            photo.timings["detect"] = 0.0
+        faces = []
+        for m, crop in zip(*self._measure(photo, detections)):
+            face = decide(m, self.options.policy, self.model.threshold)
+            if not self.options.keep_maps:
+                face.occlusion_map = None
+            if self.options.keep_crops:
+                face.crop = crop
+            faces.append(face)
+        return faces
 
     # -- many images -----------------------------------------------------------------------------
     def analyze_many(self, sources: Iterable) -> Iterator[ImageResult]:
@@ -179,7 +205,7 @@ class Analyzer:
             try:
                 yield self.analyze(source, path=path, raise_errors=False)
             except Exception as exc:  # noqa: BLE001 - one bad input never stops a batch
-                yield ImageResult(path=path, width=0, height=0, error=f"{path or 'input'}: {type(exc).__name__}: {exc}")
+                yield error_result(path, f"{path or 'input'}: {type(exc).__name__}: {exc}")
 
     def __call__(self, source):
         """``analyzer(x)``: one ImageResult, or a list of them for a list of inputs."""
@@ -208,15 +234,14 @@ class _Photo:
                  encoded: tuple[bytes, str] | None = None):
         self.image, self.scale, self.encoded = image, scale, encoded
         self.size = size or (int(image.shape[1]), int(image.shape[0]))
-        self.timings: dict | None = None
+        self.timings: dict[str, float] = {}
         self._full = image if scale == 1.0 else None
 
     def full(self) -> np.ndarray:
         if self._full is None:
             t = time.perf_counter()
             self._full = decode_image(*self.encoded)
-            if self.timings is not None:
-                self.timings["decode"] = self.timings.get("decode", 0.0) + time.perf_counter() - t
+            self.timings["decode"] = self.timings.get("decode", 0.0) + time.perf_counter() - t
         return self._full
 
     def crop_source(self, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -236,6 +261,11 @@ def _reduction(scale: float) -> int:
         if scale * k <= 1.0 + 1e-9:
             return k
     return 1
+
+
+def _bare(det: Detection) -> FaceMeasurement:
+    """A detection as a measurement without model outputs (to ask the policy whether it can be assessed)."""
+    return FaceMeasurement(box=tuple(float(v) for v in det.box), det_score=float(det.score), landmarks=det.landmarks)
 
 
 def _outside_image(valid: np.ndarray, map_size: int) -> np.ndarray | None:

@@ -21,7 +21,8 @@ from .datasets import Record
 from .detection import DetectorOptions, FaceDetector
 from .io import InputError, load_image
 
-_detector: FaceDetector | None = None
+#: detectors of this process by score threshold (each worker process builds its own on first use)
+_detectors: dict[float, FaceDetector] = {}
 
 
 @dataclass
@@ -32,11 +33,14 @@ class PreparedFace:
     error: str | None
 
 
-def _get_detector(score_threshold: float) -> FaceDetector:
-    global _detector
-    if _detector is None:
-        _detector = FaceDetector(DetectorOptions(score_threshold=score_threshold, max_side=640, min_face_size=8, threads=1))
-    return _detector
+def get_detector(score_threshold: float) -> FaceDetector:
+    """The detector :func:`prepare_image` uses at ``score_threshold``: one pass at 640 px, faces from 8 px, one thread;
+    built once per process and threshold (a different threshold gets its own detector, never the first one's)."""
+    detector = _detectors.get(score_threshold)
+    if detector is None:
+        options = DetectorOptions(score_threshold=score_threshold, max_side=640, min_face_size=8, threads=1)
+        detector = _detectors[score_threshold] = FaceDetector(options)
+    return detector
 
 
 #: where the 5 landmarks sit, as fractions of a tight face box (average of RetinaFace on face crops)
@@ -57,7 +61,7 @@ def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0
     h, w = image.shape[:2]
     py, px = int(round(h * pad)), int(round(w * pad))
     padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-    faces = _get_detector(score_threshold).detect(padded)
+    faces = get_detector(score_threshold).detect(padded)
     if not faces:
         if not fallback:
             return PreparedFace(None, None, 0.0, "no face found")
@@ -74,7 +78,7 @@ def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0
 
     face = max(faces, key=rank)
     landmarks = face.landmarks - [px, py]
-    crop, valid = align_face_with_validity(image, landmarks, size)
+    crop, _ = align_face_with_validity(image, landmarks, size)
     matrix = estimate_transform(landmarks, size)
     return PreparedFace(crop, transform_points(landmarks, matrix), face.score, None)
 

@@ -3,7 +3,7 @@
 
     python scripts/synth_grid.py --occluders ../shared/data/occluders --out /tmp/grid.png --n 48 [--cache /work/cache/faces]
 
-Same as ``python -m faceocc.synthesis grid ...`` (see faceocc/synthesis.py).
+Same as ``python -m faceocc.synthesis grid ...`` (see faceocc/synthesis/grid.py).
 """
 
 import sys

@@ -53,7 +53,7 @@ def _calibration_images() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from faceocc.export import export_binary224, export_onnx
+    from faceocc.train.export import export_binary224, export_onnx
     from faceocc.train.network import OcclusionNet
 
     d = tmp_path_factory.mktemp("binary224")
@@ -100,7 +100,7 @@ def _p_occluded(binary_path, x: np.ndarray) -> np.ndarray:
 def test_binary224_shapes_metadata_and_loads(exported):
     import onnx
 
-    from faceocc.export import BINARY_FORMAT
+    from faceocc.train.export import BINARY_FORMAT
     from faceocc.runtime import create_session
 
     assert exported["info_full"]["max_abs_diff"] < 1e-3
@@ -130,7 +130,7 @@ def test_binary224_documented_preprocessing(exported):
     """crops_to_imagenet224 + the graph's own resize == the full model on the same resized pixels."""
     import torch.nn.functional as F
 
-    from faceocc.export import crops_to_imagenet224
+    from faceocc.train.export import crops_to_imagenet224
     from faceocc.model import OcclusionModel
     from faceocc.train.network import IMAGENET_MEAN, IMAGENET_STD
 
@@ -144,7 +144,7 @@ def test_binary224_documented_preprocessing(exported):
 
 def test_binary224_agrees_with_full_model_on_sample_crops(exported):
     """End to end: aligned crop -> full model, versus crop -> 224 -> drop-in (differs by resize interpolation only)."""
-    from faceocc.export import crops_to_imagenet224
+    from faceocc.train.export import crops_to_imagenet224
     from faceocc.model import OcclusionModel
 
     crops = np.stack([cv2.GaussianBlur(c, (0, 0), 2.0) for c in _sample_crops()])
@@ -161,7 +161,7 @@ def test_binary224_argmax_is_the_verdict_at_the_model_threshold(exported, tmp_pa
     """A model shipped with threshold 0.4: argmax of the drop-in's logits == (full model score >= 0.4)."""
     import onnx
 
-    from faceocc.export import export_binary224
+    from faceocc.train.export import export_binary224
     from faceocc.model import OcclusionModel
 
     binary = tmp_path / "b04.onnx"

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from faceocc.server import ServerSettings, create_app  # noqa: E402
 
-FACE_KEYS = {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "occluder", "parts", "upper", "lower",
-             "coverage", "usable", "advice", "assessable", "reason"}
+FACE_KEYS = {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "occluder", "face_class", "parts",
+             "upper", "lower", "coverage", "border", "usable", "advice", "assessable", "reason"}
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +89,14 @@ def test_per_request_policy(client, photo):
     assert low["occluded"] is True and low["usable"] is False and low["advice"]
     assert high["occluded"] is False and high["usable"] is True and high["advice"] == []
     assert low["occlusion_score"] == high["occlusion_score"]
-    # the default policy is not changed by a request
+    # the default policy (the model's own threshold, not 0.5) is not changed by a request
+    model_threshold = client.get("/ready").json()["model_threshold"]
+    assert model_threshold != 0.5
     again = client.post("/v1/analyze", content=photo).json()["faces"][0]
-    assert again["occluded"] == (again["occlusion_score"] >= 0.5)
+    assert again["occluded"] == (again["occlusion_score"] >= model_threshold)
     glasses = client.post("/v1/analyze", content=photo, params={"eyeglasses_occlude": "true", "threshold": 1.0}).json()["faces"][0]
     assert glasses["occluded"] == (glasses["occluders"]["eyeglasses"] >= 0.5)
+    assert glasses["face_class"] == ("eyeglasses" if glasses["occluded"] else "clean")
 
 
 def test_include_map_and_overlay(client, photo):

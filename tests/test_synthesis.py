@@ -189,17 +189,22 @@ def test_flags_agree_with_labels(lib, face):
 
 
 def test_deterministic(lib, face):
+    """For each of several seeds, two generators with that seed give the same sequence of samples (every call
+    draws the same numbers); different seeds give different sequences, and a rebuilt library the same samples."""
     crop, lm = face
     a = [synthesize(crop, lm, lib, np.random.default_rng(7)) for _ in range(2)]
-    for _ in range(30):
-        r1, r2 = np.random.default_rng(11), np.random.default_rng(11)
+    assert np.array_equal(a[0].image, a[1].image) and np.array_equal(a[0].occlusion, a[1].occlusion)
+    sequences = {}
+    for seed in range(11, 17):
+        r1, r2 = np.random.default_rng(seed), np.random.default_rng(seed)
         s1 = [synthesize(crop, lm, lib, r1) for _ in range(10)]
         s2 = [synthesize(crop, lm, lib, r2) for _ in range(10)]
-        break
-    assert np.array_equal(a[0].image, a[1].image) and np.array_equal(a[0].occlusion, a[1].occlusion)
-    for x, y in zip(s1, s2):
-        assert x.kind == y.kind and x.occluders == y.occluders
-        assert np.array_equal(x.image, y.image) and np.array_equal(x.occlusion, y.occlusion)
+        for x, y in zip(s1, s2, strict=True):
+            assert x.kind == y.kind and x.layers == y.layers and x.modes == y.modes and x.occluders == y.occluders
+            assert np.array_equal(x.image, y.image) and np.array_equal(x.occlusion, y.occlusion)
+        assert r1.random() == r2.random()  # and left both generators in the same state
+        sequences[seed] = b"".join(x.image.tobytes() + x.occlusion.tobytes() for x in s1)
+    assert len(set(sequences.values())) == len(sequences)  # the seed matters
     lib2 = OccluderLibrary.procedural(0)
     s3 = synthesize(crop, lm, lib2, np.random.default_rng(7))
     assert np.array_equal(s3.image, a[0].image)
@@ -347,16 +352,17 @@ def test_hair_strands_over_an_eye_are_labelled_by_the_eye(lib, astro):
 
 def test_hair_strands_are_thin_semi_transparent_and_in_the_own_hair_colour(lib, astro):
     from faceocc.alignment import part_masks
-    from faceocc.synthesis import _Ctx, _hair_strands_layer, _own_hair_colour
+    from faceocc.synthesis.context import Context
+    from faceocc.synthesis.hair import hair_strands_layer, own_hair_colour
 
     crop, lm = astro
-    own = _own_hair_colour(_Ctx(crop, lm, lib, np.random.default_rng(0)))
+    own = own_hair_colour(Context(crop, lm, lib, np.random.default_rng(0)))
     hair = np.median(crop[2:14, 40:72].reshape(-1, 3), 0)  # the astronaut's hair, on top of her head
     assert own is not None and np.abs(own - hair).max() < 45  # her hair: lit top vs darker sides
     eyes = (part_masks(CROP_SIZE)["right_eye"] + part_masks(CROP_SIZE)["left_eye"]) > 0.5
     for seed in range(6):
-        ctx = _Ctx(crop, lm, lib, np.random.default_rng(seed))
-        rgb, alpha, colour, source = _hair_strands_layer(ctx, negative=False)
+        ctx = Context(crop, lm, lib, np.random.default_rng(seed))
+        rgb, alpha, colour, source = hair_strands_layer(ctx, negative=False)
         assert source == "own" and np.abs(colour - own).max() < 0.1 * 255
         drawn = alpha > 0.05
         assert drawn.sum() > 100 and alpha.max() <= 0.8 + 1e-6  # never opaque
@@ -376,13 +382,14 @@ def test_hair_strands_are_thin_semi_transparent_and_in_the_own_hair_colour(lib, 
 
 
 def test_hair_colour_falls_back_to_the_palette(lib, face):
-    from faceocc.synthesis import _HAIR, _Ctx, _hair_strands_layer, _own_hair_colour
+    from faceocc.synthesis.context import Context
+    from faceocc.synthesis.hair import HAIR_PALETTE, hair_strands_layer, own_hair_colour
 
     crop, lm = face  # skin and a blue-grey background: no hair to sample
-    ctx = _Ctx(crop, lm, lib, np.random.default_rng(0))
-    assert _own_hair_colour(ctx) is None
-    _, _, colour, source = _hair_strands_layer(ctx, negative=False)
-    assert source == "palette" and np.abs(_HAIR - colour).max(1).min() < 0.16 * 255
+    ctx = Context(crop, lm, lib, np.random.default_rng(0))
+    assert own_hair_colour(ctx) is None
+    _, _, colour, source = hair_strands_layer(ctx, negative=False)
+    assert source == "palette" and np.abs(HAIR_PALETTE - colour).max(1).min() < 0.16 * 255
 
 
 def test_strand_fringe_above_the_brows_is_a_negative(lib, astro):
@@ -438,12 +445,11 @@ def test_object_at_the_mouth_corner(lib, astro, folder, monkeypatch):
         assert near < 0.35 * iod  # at a corner, not floating away
         assert lab["parts"]["mouth"] < 0.9  # a tip, not the whole mouth
     if not folder:  # the procedural microphone, phone and cigarette all come to the mouth corner
-        import faceocc.synthesis as synthesis
+        from faceocc.synthesis import objects
 
         seen = []
-        real = synthesis._object_mouth_corner
-        monkeypatch.setattr(synthesis, "_object_mouth_corner",
-                            lambda ctx, sp, sub: (seen.append(sub), real(ctx, sp, sub)))
+        real = objects.object_mouth_corner
+        monkeypatch.setattr(objects, "object_mouth_corner", lambda ctx, sp, sub: (seen.append(sub), real(ctx, sp, sub)))
         for _ in range(40):
             synthesize(crop, lm, lib, rng, kind="object", mode="mouth_corner", second=False)
         assert {"microphone", "phone", "cigarette"} <= set(seen) and "cup" not in seen

@@ -85,7 +85,7 @@ def test_manifest_errors_name_the_line(tmp_path):
 
 
 def test_export_parity_and_int8_agreement(tiny_checkpoint, astronaut, astronaut_face, tmp_path):
-    from faceocc.export import export_onnx, quantize_int8
+    from faceocc.train.export import export_onnx, quantize_int8
 
     faces = _generated_faces(astronaut, astronaut_face, n=32)
     fp32 = tmp_path / "m.onnx"
@@ -100,13 +100,13 @@ def test_export_parity_and_int8_agreement(tiny_checkpoint, astronaut, astronaut_
     assert q["occluded_mean_abs_diff"] < 0.05 and q["coverage_mean_abs_diff"] < 0.05
 
 
-def test_shipped_models_by_name_including_the_renamed_one():
-    from faceocc.model import DEFAULT_MODEL, resolve_model_path
+def test_shipped_models_by_name():
+    from faceocc.model import DEFAULT_MODEL, ModelError, resolve_model_path
 
     assert resolve_model_path("default") == DEFAULT_MODEL == resolve_model_path("faceocc_mbv2_112_int8.onnx")
-    assert resolve_model_path("faceocc_mbv2_int8.onnx") == DEFAULT_MODEL  # v0.1.0's name still works
-    assert resolve_model_path("faceocc_mbv2_96_int8.onnx") == DEFAULT_MODEL  # and v0.2.0-v0.3.0's
-    assert OcclusionModel("faceocc_mbv2_96_int8.onnx").input_size == 112
+    assert OcclusionModel("faceocc_mbv2_112_int8.onnx").input_size == 112
+    with pytest.raises(ModelError, match="not found"):
+        OcclusionModel("faceocc_mbv2_96_int8.onnx")  # a name of an old release is not a file
 
 
 def test_non_faceocc_onnx_is_rejected(tmp_path):
@@ -136,7 +136,7 @@ def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_chec
     """A 96 px network without some residual blocks starts from a 112 px checkpoint's weights, trains on 112 px crops
     (resized in the data pipeline) with the 112 px network as a distillation teacher, exports, and takes 112 px crops
     at inference (resized by the model)."""
-    from faceocc.export import export_onnx
+    from faceocc.train.export import export_onnx
     from faceocc.synthesis import OccluderLibrary
     from faceocc.train.network import OcclusionNet
     from faceocc.train.trainer import load_matching_weights, train
@@ -177,7 +177,7 @@ def test_a_trainable_network_is_recovered_from_fp32_and_int8_onnx(tiny_checkpoin
     """The folded, quantized ONNX graph goes back into Conv + BatchNorm: the same outputs as the checkpoint in eval
     mode, the same in train mode on the calibration crops (BatchNorm statistics re-estimated on them), and
     ``init=`` / ``teacher=`` accept the ONNX file."""
-    from faceocc.export import export_onnx, load_checkpoint, quantize_int8
+    from faceocc.train.export import export_onnx, load_checkpoint, quantize_int8
     from faceocc.synthesis import OccluderLibrary
     from faceocc.train.from_onnx import network_from_onnx
     from faceocc.train.trainer import train

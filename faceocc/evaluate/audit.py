@@ -15,20 +15,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import OCCLUDER_TYPES, OCCLUDING_TYPES
-from .collect import EvalSet
-from .report import plot_gallery, scored_mask
+from ..policy import PolicyOptions, decide_scores, label_of
+from ..schema import OCCLUDER_TYPES
+from .evalset import EvalSet
+from .gallery import plot_gallery
+from .scoring import scored_mask
 
 
 def suggested_label(score: float, occluders: np.ndarray, threshold: float, type_threshold: float = 0.5) -> str:
-    """The label the model would give: the occluder types above ``type_threshold`` ('+'-joined), or clean."""
-    occ = dict(zip(OCCLUDER_TYPES, occluders))
-    present = [t for t in OCCLUDER_TYPES if occ[t] >= type_threshold]
-    if score >= threshold and not any(t in OCCLUDING_TYPES for t in present):
-        present.append(max(OCCLUDING_TYPES, key=lambda t: occ[t]))
-    if score < threshold:
-        present = [t for t in present if t == "eyeglasses"]
-    return "+".join(t for t in OCCLUDER_TYPES if t in present) or "clean"
+    """The label the model would give (the policy's decision): the types present ('+'-joined), or clean."""
+    options = PolicyOptions(occlusion_threshold=threshold, type_threshold=type_threshold)
+    return label_of(decide_scores(score, occluders, options), options)
 
 
 _SHORT = {"sunglasses": "sun", "eyeglasses": "glasses"}
@@ -67,7 +64,7 @@ def run_audit(es: EvalSet, out: Path, threshold: float, top: int = 100, grid: in
     d, why = disagreement(es, k)
     p = es.preds[k]
     order = [int(i) for i in np.argsort(-np.nan_to_num(d, nan=-1.0), kind="stable") if np.isfinite(d[i])][:top]
-    rows = []
+    rows: list[dict] = []
     for rank, i in enumerate(order, start=1):
         it = es.items[i]
         path = it.path
@@ -95,9 +92,9 @@ def run_audit(es: EvalSet, out: Path, threshold: float, top: int = 100, grid: in
                             caption=lambda i: captions[i])
     skipped = [it for it in es.items if it.status != "ok"]
     with open(out / "not_scored.csv", "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["path", "label", "status", "reason"])
-        w.writerows([[it.path, it.label, it.status, it.message] for it in skipped])
+        writer = csv.writer(fh)
+        writer.writerow(["path", "label", "status", "reason"])
+        writer.writerows([[it.path, it.label, it.status, it.message] for it in skipped])
     return {"scored": int(np.isfinite(d).sum()), "listed": len(rows), "not_scored": len(skipped),
             "csv": str(out / "audit.csv"), "grid": str(out / "audit_grid.png") if has_grid else None,
             "top": rows[:10]}

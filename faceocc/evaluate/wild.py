@@ -25,10 +25,13 @@ from typing import Sequence
 
 import numpy as np
 
-from ..datasets import OCCLUDER_TYPES, DatasetError, _manifest_root, label_targets
+from ..datasets import DatasetError, label_targets, manifest_root as _manifest_root
+from ..schema import OCCLUDER_TYPES, OCCLUDING_TYPES
 from . import metrics as M
-from .collect import (score_photo, STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, CropStore, EvalSet, Item, Predictions,
-                      build_analyzers, _model_label)
+from .evalset import STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, CropStore, EvalSet, Item, Predictions, model_label
+from .gallery import plot_gallery, worst_errors
+from .photos import build_analyzers, score_photo
+from .scoring import scored_mask
 
 #: occluder types of the wild labels (eyeglasses is listed in the labels but is not an occlusion)
 WILD_TYPES = ("hand", "hair", "object", "sunglasses", "mask", "border", "other")
@@ -162,9 +165,9 @@ def collect_wild(rows: Sequence[WildRow], models: Sequence[str | None], split: s
 
     from ..io import InputError, load_image
 
-    analyzers = build_analyzers(models, threads, 0.0, score_threshold, det_size, min_face, occlusion_threshold=threshold)
+    analyzers = build_analyzers(models, threads, score_threshold, det_size, min_face, occlusion_threshold=threshold)
     items = [_item(r, split) for r in rows]
-    preds = [Predictions.empty(_model_label(a.model, k), len(items)) for k, a in enumerate(analyzers)]
+    preds = [Predictions.empty(model_label(a.model, k), len(items)) for k, a in enumerate(analyzers)]
     ws = WildSet(EvalSet(items, preds, CropStore(), "wild"), list(rows))
     ws.upper = [np.full(len(items), np.nan) for _ in analyzers]
     ws.lower = [np.full(len(items), np.nan) for _ in analyzers]
@@ -194,13 +197,11 @@ def _rate(flags) -> dict:
 
 def wild_metrics(ws: WildSet, k: int, threshold: float) -> dict:
     """The benchmark's numbers for model ``k`` at ``threshold`` (a face is flagged when its score >= threshold)."""
-    from .report import scored_mask
-
     es, sel = ws.es, scored_mask(ws.es)
     scores = es.preds[k].scores
-    fp = {"all": [], "source": defaultdict(list), "gender": defaultdict(list), "age": defaultdict(list), "eyeglasses": []}
+    fp: dict = {"all": [], "source": defaultdict(list), "gender": defaultdict(list), "age": defaultdict(list), "eyeglasses": []}
     tp, by_type = [], defaultdict(list)
-    hits = {"upper": [], "lower": []}
+    hits: dict[str, list[bool]] = {"upper": [], "lower": []}
     pos, neg, y, flagged, groups = [], [], [], [], []
     for i, row in enumerate(ws.rows):
         if not sel[i]:
@@ -344,15 +345,13 @@ def _diff(values: list) -> list[str]:
 
 def plot_wild_gallery(ws: WildSet, k: int, threshold: float, out: Path, n: int = 8) -> dict:
     """``wild_worst_errors.png``: the highest-scored clean faces flagged, then the lowest-scored occluded faces missed."""
-    from .report import plot_gallery, worst_errors
-
     fn, fp = worst_errors(ws.es, k, threshold, n=n)
     p = ws.es.preds[k]
     scores = p.scores
 
     def caption(i):
         row = ws.rows[i]
-        top = max(("mask", "sunglasses", "hand", "other"), key=lambda t: p.occluders[i, OCCLUDER_TYPES.index(t)])
+        top = max(OCCLUDING_TYPES, key=lambda t: p.occluders[i, OCCLUDER_TYPES.index(t)])  # the strongest head, shown
         return f"{'FP' if i in fp else 'FN'} {row.source} {row.label}\n{scores[i]:.2f} {top}"
 
     title = (f"wild worst errors ({p.model} @ {threshold:.3f}): clean faces with the highest scores (FP), "
@@ -363,8 +362,6 @@ def plot_wild_gallery(ws: WildSet, k: int, threshold: float, out: Path, n: int =
 
 
 def gallery_list(ws: WildSet, k: int, threshold: float, n: int = 8) -> dict:
-    from .report import worst_errors
-
     fn, fp = worst_errors(ws.es, k, threshold, n=n)
     s = ws.es.preds[k].scores
 

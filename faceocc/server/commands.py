@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -53,7 +53,7 @@ def serve(
     from ..model import ModelError
 
     try:
-        kwargs = dict(model=model, threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, max_upload_mb=max_upload_mb,
+        kwargs: dict[str, Any] = dict(model=model, threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, max_upload_mb=max_upload_mb,
                       max_batch_mb=max_batch_mb, max_batch_files=max_batch_files, max_video_mb=max_video_mb,
                       max_pixels=max_pixels, timeout=timeout, max_concurrency=max_concurrency, threads=threads,
                       api_key=api_key, jobs_root=jobs_root, queue_size=queue_size, work_dir=work_dir)

@@ -44,9 +44,6 @@ class ApiError(Exception):
         self.message = message
         self.headers = headers or {}
 
-    def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
-
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
               408: "request_timeout", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -54,4 +51,5 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
 
 
 def error_body(code: str, message: str) -> dict:
+    """The body of every error response."""
     return {"error": {"code": code, "message": message}}

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import queue
 import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .errors import ApiError
 
@@ -123,7 +124,7 @@ class JobManager:
             raise ApiError(404, "job_not_found", f"no job with id {job_id!r} (finished jobs are kept for a while only)")
         return job
 
-    def list(self) -> list[Job]:
+    def list(self) -> builtins.list[Job]:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda j: j.created, reverse=True)
 
@@ -138,7 +139,7 @@ class JobManager:
             self._cleanup(job, remove_results=True)
         return job
 
-    def results(self, job_id: str, offset: int, limit: int) -> tuple[Job, list[dict], int]:
+    def results(self, job_id: str, offset: int, limit: int) -> tuple[Job, builtins.list[dict], int]:
         job = self.get(job_id)
         out, total = [], 0
         if job.results_path is not None and job.results_path.is_file():

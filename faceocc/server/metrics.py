@@ -6,6 +6,8 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
@@ -38,7 +40,7 @@ class Metrics:
         self.faces: dict[str, int] = defaultdict(int)
         self.images = 0
         self.frames = 0
-        self.gauges: dict[str, callable] = {}
+        self.gauges: dict[str, tuple[str, Callable[[], Any]]] = {}
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         with self._lock:
@@ -108,7 +110,7 @@ class Metrics:
         out.append(f"process_start_time_seconds {self.started:.3f}")
         return "\n".join(out) + "\n"
 
-    def gauge(self, name: str, text: str, fn) -> None:
+    def gauge(self, name: str, text: str, fn: Callable[[], Any]) -> None:
         """Register a gauge read at scrape time; ``fn`` returns a number or {label_pairs: number}."""
         with self._lock:
             self.gauges[name] = (text, fn)

@@ -62,6 +62,8 @@ class TrainConfig:
     distill_weight: float = 1.0         # weight of the teacher terms (verdict, types and map) next to the label losses
     # evaluation and stopping
     val_synth: int = 600                # synthetic validation faces (fixed seed)
+    threshold: float | None = None      # operating threshold validation judges verdicts at and the checkpoint keeps
+                                        # (None: the init model's, else 0.5); pick the final one with evaluate
     early_stopping: int = 3             # epochs without improvement before stopping (0: never)
     resume: str = ""                    # checkpoint to resume from (weights, optimiser, schedule, epoch)
     keep_epochs: bool = False           # also keep every epoch's weights as epoch_NN.ckpt (to compare them on real photos)
@@ -118,6 +120,13 @@ def _parse_file(path: Path) -> dict:
 
 
 def _coerce(name: str, value, default):
+    if default is None:  # an optional number (``threshold``): None, "none" or empty leave it unset
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"config: {name} must be a number or empty, got {value!r}") from None
     if isinstance(default, (list, dict)):
         if isinstance(value, str):
             text = value.strip()

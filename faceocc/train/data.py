@@ -108,7 +108,7 @@ class RealOccluders:
         """Cut the occluders out of ``faces`` whose label is a real occlusion of TRANSPLANT_TYPES (no face mask) with
         ``model``'s occlusion map (an :class:`faceocc.model.OcclusionModel`). Sources whose map covers less than
         ``min_coverage`` of the inner face are left out (the model does not see where their occluder is)."""
-        from ..synthesis import _Frame
+        from ..synthesis import FaceFrame
 
         keep = [i for i, lab in enumerate(faces.labels)
                 if set(lab.split("+")) & set(TRANSPLANT_TYPES) and "mask" not in lab.split("+")]
@@ -119,7 +119,7 @@ class RealOccluders:
             return empty
         crops = np.asarray(faces.crops[np.array(keep)])
         maps = model.predict(crops).occlusion_map
-        frame = _Frame.get(size)
+        frame = FaceFrame.get(size)
         face_w = frame.face_w.reshape(size, size)
         rows = []
         for k, i in enumerate(keep):
@@ -139,7 +139,7 @@ class RealOccluders:
     def paste(self, crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(image, occlusion 0-1, occluder types) with one real occluder moved onto ``crop`` (same frame, a small
         random flip / shift / scale / turn, its colour moved toward the new face's skin)."""
-        from ..synthesis import _Frame
+        from ..synthesis import FaceFrame
 
         k = int(rng.integers(len(self)))
         size = crop.shape[0]
@@ -151,7 +151,7 @@ class RealOccluders:
         src = cv2.warpAffine(np.ascontiguousarray(src), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         alpha = cv2.warpAffine(np.ascontiguousarray(alpha), m, (size, size), flags=cv2.INTER_LINEAR)
         img = crop.astype(np.float32)
-        frame = _Frame.get(size)
+        frame = FaceFrame.get(size)
         target_skin = frame.skin_w @ img.reshape(-1, 3)
         ratio = (target_skin + 10) / (self.skin[k] + 10)
         hand = self.types[k][OCCLUDER_TYPES.index("hand")] > 0.5

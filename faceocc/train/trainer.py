@@ -42,7 +42,7 @@ def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
     root = Path(config.data)
     root = root if root.is_dir() else root.parent
     if config.audit:
-        from ..datasets import _manifest_root
+        from ..datasets import manifest_root as _manifest_root
 
         audit_root = _manifest_root(root / "manifest.csv") if (root / "manifest.csv").is_file() else root
         changed = apply_audit(records, read_audit(config.audit), audit_root)
@@ -147,11 +147,13 @@ def predict_set(net: OcclusionNet, dataset: OcclusionTrainingSet, device, batch_
     return {"pred": p, "target": t}
 
 
-def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | None, synth_kinds: list[str]) -> dict:
+def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | None, synth_kinds: list[str],
+                       threshold: float = 0.5) -> dict:
+    """Validation rates with verdicts judged at ``threshold``, the operating threshold the checkpoint will carry."""
     m: dict = {}
     errors = []
     if real is not None:
-        occ = real["pred"]["occluded"] >= 0.5
+        occ = real["pred"]["occluded"] >= threshold
         labels = np.array(real_labels)
         for name in ("mask", "clean"):
             sel = labels == name
@@ -172,7 +174,7 @@ def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | 
             m["real_other_tpr"] = float(occ[other_pos].mean())
             errors.append(1 - m["real_other_tpr"])
     if synth is not None:
-        occ = synth["pred"]["occluded"] >= 0.5
+        occ = synth["pred"]["occluded"] >= threshold
         truth = synth["target"]["occluded"] >= 0.5
         kinds = np.array(synth_kinds)
         for kind in sorted(set(synth_kinds)):
@@ -225,7 +227,7 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
     size = config.input_size
     teacher = None
     if config.teacher:
-        from ..export import load_checkpoint
+        from .export import load_checkpoint
 
         teacher = load_checkpoint(config.teacher)[0].to(device)
         for p in teacher.parameters():
@@ -287,11 +289,15 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
     start_epoch, best, best_epoch, stale = 0, float("inf"), -1, 0
     history = []
+    operating = config.threshold if config.threshold is not None else 0.5
     if config.init and not config.resume:
-        from ..export import load_checkpoint
+        from .export import load_checkpoint
 
         calibration = faces["train"].crops[np.random.default_rng(config.seed).permutation(n_train)[:512]]
-        loaded, skipped = load_matching_weights(net, load_checkpoint(config.init, calibration)[1]["model"])
+        init = load_checkpoint(config.init, calibration)[1]
+        if config.threshold is None:
+            operating = float(init.get("threshold", 0.5))
+        loaded, skipped = load_matching_weights(net, init["model"])
         log(f"weights initialised from {config.init}: {loaded} tensors"
             + (f"; {len(skipped)} left at their initial values (not in the checkpoint or another shape): "
                f"{', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''}" if skipped else ""))
@@ -302,6 +308,8 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         scheduler.load_state_dict(ckpt["scheduler"])
         start_epoch, best, best_epoch = ckpt["epoch"] + 1, ckpt.get("best", best), ckpt.get("best_epoch", -1)
         history = ckpt.get("history", [])
+        if config.threshold is None:
+            operating = float(ckpt.get("threshold", operating))
         log(f"resumed from {config.resume} at epoch {start_epoch}")
     writer = None
     if config.tensorboard:
@@ -338,7 +346,8 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
                "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
         real_pred = predict_set(net, real_val, device) if real_val is not None else None
         synth_pred = predict_set(net, synth_val, device) if synth_val is not None else None
-        row.update(validation_metrics(real_pred, real_val.faces.labels if real_val else [], synth_pred, synth_kinds or []))
+        row.update(validation_metrics(real_pred, real_val.faces.labels if real_val else [], synth_pred, synth_kinds or [],
+                                      operating))
         history.append(row)
         with open(metrics_path, "a", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=list(row))
@@ -357,7 +366,7 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
             stale += 1
         ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history, "config": config.to_dict(),
-                "input_size": config.input_size, "arch": net.arch, "metrics": row}
+                "input_size": config.input_size, "arch": net.arch, "metrics": row, "threshold": operating}
         torch.save(ckpt, out / "last.ckpt")
         weights_only = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}
         if improved:

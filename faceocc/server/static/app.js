@@ -25,12 +25,10 @@
     return face.occluded ? "occluded" : "clear";
   }
 
+  // the server decides (faceocc.policy.decide); the page only shows its decision
   function occluderOf(face) {
-    if (!face.occluded) return null;
-    const counts = Object.entries(face.occluders || {}).filter(([k]) => k !== "eyeglasses" || els.eyeglasses.checked);
-    if (!counts.length) return null;
-    counts.sort((a, b) => b[1] - a[1]);
-    return counts[0];
+    if (!face.occluded || !face.occluder) return null;
+    return [face.occluder, (face.occluders || {})[face.occluder] || 0];
   }
 
   function pct(v) { return v === null || v === undefined ? "–" : Math.round(v * 100) + "%"; }
@@ -189,7 +187,7 @@
         fact("score", face.occlusion_score.toFixed(2));
         const covered = [face.upper ? "upper face" : null, face.lower ? "lower face" : null].filter(Boolean);
         if (covered.length) fact("where", covered.join(" and "));
-        if ((face.occluders.eyeglasses || 0) >= 0.5 && !els.eyeglasses.checked) fact("note", "eyeglasses (not counted)");
+        if (face.face_class === "eyeglasses") fact("note", "eyeglasses (not counted)");
       }
       li.append(dl);
       if (verdict !== "unknown") {

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .alignment import CROP_SIZE, PART_NAMES
-from .datasets import OCCLUDER_TYPES
-from .model import FORMAT, REQUIRED_OUTPUTS, resize_crops
+from .. import __version__
+from ..alignment import CROP_SIZE
+from ..model import FORMAT, REQUIRED_OUTPUTS, resize_crops
+from ..schema import OCCLUDER_TYPES, PART_NAMES
 
 BINARY_FORMAT = "faceocc-binary224-v1"
 
@@ -34,10 +34,10 @@ def load_checkpoint(path: str | Path, calibration: np.ndarray | None = None):
     """
     import torch
 
-    from .train.network import OcclusionNet
+    from .network import OcclusionNet
 
     if Path(path).suffix.lower() == ".onnx":
-        from .train.from_onnx import checkpoint_from_onnx
+        from .from_onnx import checkpoint_from_onnx
 
         ckpt = checkpoint_from_onnx(path, calibration)
     else:
@@ -86,7 +86,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | No
     """
     import torch
 
-    from .runtime import create_session
+    from ..runtime import create_session
 
     net, ckpt = load_checkpoint(checkpoint)
     if threshold is not None:
@@ -164,13 +164,14 @@ def _onnx_nodes(path: Path):
 
 
 def compare_models(a: str | Path, b: str | Path, crops: np.ndarray) -> dict:
-    """Agreement of two faceocc models on crops: verdict agreement and max/mean score differences."""
-    from .model import OcclusionModel
+    """Agreement of two faceocc models on crops: verdict agreement (each at its own operating threshold) and max/mean
+    score differences."""
+    from ..model import OcclusionModel
 
     ma, mb = OcclusionModel(a, threads=1), OcclusionModel(b, threads=1)
     pa, pb = ma.predict(crops), mb.predict(crops)
     return {
-        "verdict_agreement": float(np.mean((pa.occluded >= 0.5) == (pb.occluded >= 0.5))),
+        "verdict_agreement": float(np.mean((pa.occluded >= ma.threshold) == (pb.occluded >= mb.threshold))),
         "occluded_max_abs_diff": float(np.abs(pa.occluded - pb.occluded).max()),
         "occluded_mean_abs_diff": float(np.abs(pa.occluded - pb.occluded).mean()),
         "coverage_mean_abs_diff": float(np.abs(pa.coverage - pb.coverage).mean()),
@@ -189,7 +190,7 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
     import torch
     import torch.nn.functional as F
 
-    from .train.network import IMAGENET_MEAN, IMAGENET_STD
+    from .network import IMAGENET_MEAN, IMAGENET_STD
 
     net, ckpt = load_checkpoint(checkpoint)
     if threshold is not None:
@@ -235,8 +236,8 @@ def crops_to_imagenet224(crops: np.ndarray) -> np.ndarray:
     """Aligned uint8 crops -> the binary224 model's input (N x 3 x 224 x 224, ImageNet normalised)."""
     import cv2
 
-    from .train.network import IMAGENET_MEAN, IMAGENET_STD
+    from .network import IMAGENET_MEAN, IMAGENET_STD
 
     big = np.stack([cv2.resize(c, (224, 224), interpolation=cv2.INTER_LINEAR) for c in crops]).astype(np.float32) / 255.0
-    big = (big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
-    return np.ascontiguousarray(big.transpose(0, 3, 1, 2))
+    normalised = (big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+    return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))

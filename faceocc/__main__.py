@@ -1,0 +1,5 @@
+"""``python -m faceocc``: the ``faceocc`` command."""
+
+from .cli import main
+
+main()

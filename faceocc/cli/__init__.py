@@ -1,0 +1,30 @@
+"""The ``faceocc`` command line, one module per group of commands:
+
+- ``analyze``: ``analyze`` and ``sort``;
+- ``training``: ``prepare``, ``train``, ``export`` and ``synth-grid``;
+- ``evaluate``: ``evaluate``, ``bench`` and ``audit`` (``gather`` loads their faces);
+- ``serve``: ``serve`` (defined by ``faceocc.server.commands``).
+
+``options`` defines the options several commands share, ``common`` the helpers (``fail`` exits with code 2).
+Nothing below the command line imports this package.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import analyze, evaluate, serve, training
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="faceocc: is each face occluded, by what, where and how much, and usable for face recognition?")
+
+for _group in (analyze, training, evaluate, serve):  # the order of `faceocc --help`
+    _group.register(app)
+
+
+def main() -> None:
+    """The ``faceocc`` console script."""
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,5 @@
+"""``python -m faceocc.cli``: the ``faceocc`` command."""
+
+from . import main
+
+main()

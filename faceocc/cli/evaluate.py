@@ -1,0 +1,353 @@
+"""``faceocc evaluate`` (metrics and a report on a labelled dataset, the wild benchmark, threshold picking),
+``faceocc bench`` (speed, size, memory) and ``faceocc audit`` (the faces whose labels the model doubts most)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import options
+from .common import check_models, fail, read_threshold_file, say
+from .gather import gather, unique_labels
+
+_PAD_MODE_HELP = ("detect: pad only for the detector, a photo border cutting into the face is an occlusion (as `faceocc "
+                  "analyze`); image: analyse the padded image, borders of tight crops are not occlusions (as `faceocc "
+                  "prepare` crops).")
+
+
+def parse_target(text: Optional[str]) -> Optional[dict]:
+    """``--pick-threshold tpr=0.95`` -> ``{"target_tpr": 0.95}`` (None without one); anything else fails."""
+    if not text:
+        return None
+    key, sep, value = text.replace(":", "=").partition("=")
+    key = key.strip().lower()
+    try:
+        v: Optional[float] = float(value)
+    except ValueError:
+        v = None
+    if not sep or key not in ("tpr", "fpr") or v is None or not 0.0 <= v <= 1.0:
+        fail(f"--pick-threshold {text!r}: give tpr=VALUE or fpr=VALUE with VALUE in [0, 1], e.g. tpr=0.95")
+    return {f"target_{key}": v}
+
+
+def target_text(op: dict) -> str:
+    """The target an operating point was picked for, as ``TPR >= 0.95``."""
+    return ", ".join(f"{k.upper()} {'>=' if k == 'tpr' else '<='} {v}" for k, v in op["target"].items())
+
+
+def _p(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
+def _pick(target: dict, sets, dataset: str, threshold_out: Optional[Path], out: Path) -> dict:
+    """Pick the threshold of model 0 over the union of the scored faces of every (name, EvalSet, eyeglasses_occlude)
+    set and write it as JSON (default OUT/threshold.json); with several sets, also the rates on each one."""
+    import numpy as np
+
+    from ..evaluate import metrics as M
+    from ..evaluate.report import effective_scores, scored_mask
+    from ..io import unique_path
+
+    ys, ss = [], []
+    for _, es, eo in sets:
+        sel = scored_mask(es)
+        ys.append(np.array([it.true_occluded for it, s in zip(es.items, sel) if s], int))
+        ss.append(effective_scores(es, 0, eo)[sel])
+    try:
+        op = M.pick_threshold(np.concatenate(ys), np.concatenate(ss), **target)
+    except ValueError as exc:
+        fail(f"--pick-threshold: {exc}")
+    op.update({"model": sets[0][1].preds[0].model, "dataset": dataset, "mode": "+".join(es.mode for _, es, _ in sets),
+               "faces": int(sum(y.size for y in ys))})
+    if len(sets) > 1:
+        op["sets"] = {}
+        for (name, _, _), y, s in zip(sets, ys, ss):
+            r = M.rates(M.confusion_counts(y, s >= op["threshold"]))
+            op["sets"][name] = {"faces": int(y.size), "positives": int(y.sum()), "tpr": r["tpr"], "fpr": r["fpr"]}
+    dest = unique_path(threshold_out) if threshold_out else None
+    if dest is None:
+        out.mkdir(parents=True, exist_ok=True)
+        dest = out / "threshold.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(M.clean_json(op), indent=2))
+    op["file"] = str(dest)
+    return op
+
+
+def _summary(report: dict, results: list, out: Path, fmt: str, op: Optional[dict], quiet: bool) -> None:
+    c = report["counts"]
+    say(f"{c['items']} item(s): {c['ok']} scored, {c['no_face']} no face found, {c['not_assessable']} not assessable, "
+        f"{c['error']} unreadable (listed in {out / 'not_scored.csv'})", quiet)
+    for m in results:
+        ov = m["overall"]
+        say(f"{m['model']} @ {m['threshold']:.3f}: TPR {_p(ov['tpr'])} FPR {_p(ov['fpr'])} F1 {_p(ov['f1'])} "
+            f"bal.acc {_p(ov['balanced_accuracy'])} ROC-AUC {_p(ov['roc_auc'])} PR-AUC {_p(ov['pr_auc'])} "
+            f"ECE {_p(m['calibration']['ece'])}", quiet)
+    if op:
+        sets = "".join(f"; {n}: {v['faces']} faces, TPR {_p(v['tpr'])} FPR {_p(v['fpr'])}" for n, v in op.get("sets", {}).items())
+        say(f"threshold {op['threshold']:.4f} for {target_text(op)}: TPR {_p(op['tpr'])} FPR {_p(op['fpr'])}"
+            f"{'' if op['reached'] else ' (target not reached)'}{sets} -> {op['file']}", quiet)
+    say(f"report: {out / ('report.' + fmt)}", quiet)
+
+
+def _evaluate_wild(folder, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed, det_size,
+                   score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet, gather_other,
+                   other_name, eyeglasses_occlude):
+    """``faceocc evaluate --wild``: the wild benchmark first; DATASET / --cache (``gather_other``) beside it in OUT/dataset,
+    with --pick-threshold picking on the union of both sets' faces."""
+    from ..datasets import DatasetError
+    from ..evaluate.collect import subsample
+    from ..evaluate.metrics import clean_json
+    from ..evaluate.report import build_report, compute_metrics, unique_dir
+    from ..evaluate.wild import collect_wild, gallery_list, plot_wild_gallery, read_wild, score_lines, wild_metrics
+
+    split = split or "test"
+    if target and split != "val":
+        fail(f"--pick-threshold with --wild picks on the labelled val split (--split val), never on {split!r}")
+    try:
+        rows, unsure = read_wild(folder, split)
+    except DatasetError as exc:
+        fail(str(exc))
+    if limit and limit < len(rows):
+        rows = subsample(rows, limit, seed)
+    other = gather_other(split) if gather_other else None  # a bad DATASET fails before the long wild run
+    ws = collect_wild(rows, models, split, threads, threshold, score_threshold, det_size, min_face,
+                      progress=not quiet and sys.stderr.isatty())
+    ws.unsure = unsure
+    es = ws.es
+    es.info.update({"wild": str(folder), "split": split, "sure": len(rows), "unsure_left_out": unsure})
+    unique_labels(es)
+    results = [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold) for k in range(len(models))]
+    for k, m in enumerate(results):
+        m["wild"] = wild_metrics(ws, k, thresholds[k])
+    out = unique_dir(out)
+    op = None
+    if target:
+        sets = [("wild", es, False)] + ([("dataset", other[0], eyeglasses_occlude)] if other else [])
+        op = _pick(target, sets, str(folder) + (f" + {other_name}" if other else ""), threshold_out, out)
+    extra = {"wild_galleries": gallery_list(ws, 0, thresholds[0])}
+    out.mkdir(parents=True, exist_ok=True)
+    if plots and es.preds and results[0]["n_scored"]:
+        extra["plots"] = plot_wild_gallery(ws, 0, thresholds[0], out)
+    report = build_report(es, results, out, fmt, str(folder), op, False, plots, extra=extra)
+    for m in results:
+        say(f"wild {split}, {m['model']} @ {m['threshold']:.4f}:", quiet)
+        for line in score_lines(m["wild"]):
+            say("  " + line, quiet)
+    _summary(report, results, out, fmt, op, quiet)
+    other_report = None
+    if other:
+        other_report = out / "dataset"
+        rep = build_report(other[0], other[1], other_report, fmt, other_name, op, eyeglasses_occlude, plots)
+        say(f"also {other_name}:", quiet)
+        _summary(rep, other[1], other_report, fmt, None, quiet)
+    w = results[0]["wild"]
+    typer.echo(json.dumps(clean_json({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"),
+                                      "counts": report["counts"], "wild": {"split": split, **w["counts"]},
+                                      "tpr": w["tpr"]["all"]["rate"], "fpr": w["clean_fpr"]["all"]["rate"],
+                                      "roc_auc": w["auc"], "threshold_file": op["file"] if op else None,
+                                      "dataset_report": str(other_report / f"report.{fmt}") if other_report else None})))
+
+
+def _checked_threshold(fmt: str, pad_mode: str, threshold: Optional[float], threshold_file: Optional[Path]):
+    """Check evaluate's --format, --pad-mode and --threshold / --threshold-file; the threshold to use (None: each
+    model's own)."""
+    if fmt not in ("md", "html"):
+        fail(f"--format {fmt!r}: use md or html")
+    if pad_mode not in ("detect", "image"):
+        fail(f"--pad-mode {pad_mode!r}: use detect or image")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        fail(f"--threshold must be within [0, 1], got {threshold}")
+    if threshold_file is not None:
+        if threshold is not None:
+            fail("give --threshold or --threshold-file, not both")
+        threshold = read_threshold_file(threshold_file)
+    return threshold
+
+
+def _evaluate_dataset(gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet):
+    """``faceocc evaluate`` of DATASET or --cache alone: the report, the picked threshold, the JSON summary."""
+    from ..evaluate.report import build_report, unique_dir
+
+    es, results = gather_dataset()
+    out = unique_dir(out)
+    name = str(dataset or cache)
+    op = _pick(target, [("dataset", es, eyeglasses_occlude)], name, threshold_out, out) if target else None
+    report = build_report(es, results, out, fmt, name, op, eyeglasses_occlude, plots)
+    _summary(report, results, out, fmt, op, quiet)
+    o = results[0]["overall"]
+    typer.echo(json.dumps({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"), "counts": report["counts"],
+                           "tpr": o["tpr"], "fpr": o["fpr"], "roc_auc": o["roc_auc"],
+                           "threshold_file": op["file"] if op else None}))
+
+
+def evaluate(
+    dataset: Optional[Path] = typer.Argument(None, help="A CSV manifest (path,label[,split][,group][,source][,coverage]"
+                                             "[,parts]) or an ImageFolder root. Optional with --cache."),
+    model: Optional[str] = options.model(),
+    wild: Optional[Path] = typer.Option(None, "--wild", help="A wild benchmark folder (manifest.csv + {split}_labels.csv, "
+                                        "e.g. ../shared/data/wild): the largest face of each real photo, unsure labels "
+                                        "left out; --split defaults to test, --pick-threshold needs --split val."),
+    compare: Optional[str] = typer.Option(None, "--compare", help="A second model, evaluated on the same faces."),
+    out: Path = typer.Option(Path("faceocc-eval"), "--out", "-o", help="Report folder (a new name is picked if it exists)."),
+    fmt: str = typer.Option("md", "--format", help="md or html (with the plots as PNG files)."),
+    threshold: Optional[float] = options.threshold("Occlusion threshold (default: each model's own)."),
+    threshold_file: Optional[Path] = options.threshold_file("Read the threshold from a JSON file with a 'threshold'."),
+    pick_threshold: Optional[str] = typer.Option(None, "--pick-threshold", help="Pick the threshold for a target: tpr=0.95 or fpr=0.05."),
+    threshold_out: Optional[Path] = typer.Option(None, help="Where --pick-threshold writes its JSON "
+                                                 "(default OUT/threshold.json); `faceocc analyze --threshold-file` reads it."),
+    split: Optional[str] = typer.Option(None, help="Only this split (e.g. test). --synthetic defaults to test."),
+    limit: Optional[int] = options.limit(),
+    seed: int = typer.Option(0, help="Seed of --limit subsets and of --synthetic."),
+    cache: Optional[Path] = options.cache(),
+    use_fallback: bool = typer.Option(False, "--use-fallback", help="With --cache: score crops aligned without a detected face."),
+    audit_labels: Optional[Path] = typer.Option(None, help="A label audit CSV (path,label) correcting dataset labels "
+                                                "(e.g. faceocc/data/audit_no_mask.csv)."),
+    pad: float = typer.Option(0.0, min=0.0, max=2.0, help="Pad images by this fraction of their size before detection "
+                              "(tight face crops: 0.4)."),
+    pad_mode: str = typer.Option("detect", help=_PAD_MODE_HELP),
+    det_size: Optional[int] = options.det_size("Fixed detection size (one pass on a copy downscaled to this longest side); "
+                                               "default: automatic, as faceocc analyze."),
+    score_threshold: float = options.score_threshold(min=0.0, max=1.0),
+    min_face: int = options.min_face("Faces smaller than this (pixels) are not assessable."),
+    synthetic: bool = typer.Option(False, "--synthetic", help="Evaluate on clean test faces with held-out occluders pasted."),
+    occluders: Optional[Path] = typer.Option(None, help="--synthetic: an occluders/ folder (its held-out test split is "
+                                             "used; default: generated occluders)."),
+    per_face: int = typer.Option(1, min=1, help="--synthetic: samples per clean face."),
+    kinds: Optional[str] = typer.Option(None, help="--synthetic: comma-separated recipes (default: all)."),
+    eyeglasses_occlude: bool = options.eyeglasses_occlude(),
+    part_threshold: float = typer.Option(0.3, min=0.0, max=1.0, help="A part counts as covered from this fraction."),
+    type_threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="An occluder type counts from this score."),
+    threads: int = options.threads(),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots and galleries."),
+    quiet: bool = options.quiet("Only errors."),
+):
+    """Evaluate models on a labelled dataset: metrics, operating points, a JSON + Markdown/HTML report with plots.
+
+    With --wild DIR (or a DATASET folder holding manifest.csv and {split}_labels.csv): the wild benchmark of real
+    photos, scored as the reference scorer does, reported first; DATASET or --cache is then evaluated beside it.
+    """
+    from ..evaluate.report import compute_metrics
+    from ..evaluate.wild import is_wild_folder
+
+    threshold = _checked_threshold(fmt, pad_mode, threshold, threshold_file)
+    target = parse_target(pick_threshold)
+    if wild is None and dataset is not None and cache is None and is_wild_folder(dataset):
+        wild, dataset = dataset, None
+    models = [model] + ([compare] if compare else [])
+    thresholds = [threshold if threshold is not None else t for t in check_models(models)]
+
+    def gather_dataset(split=split):
+        es = gather(dataset, cache, models, split, limit, seed, pad, det_size, score_threshold, min_face, threads,
+                    use_fallback, eyeglasses_occlude, synthetic, occluders, per_face, kinds.split(",") if kinds else None,
+                    quiet, pad_mode, audit_labels)
+        unique_labels(es)
+        return es, [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold, eyeglasses_occlude)
+                    for k in range(len(models))]
+
+    if wild is None:
+        _evaluate_dataset(gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet)
+        return
+    if synthetic or eyeglasses_occlude:
+        fail("--wild does not go with --synthetic or --eyeglasses-occlude (its labels never count clear "
+             "eyeglasses as an occlusion)")
+    _evaluate_wild(wild, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed,
+                   det_size, score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet,
+                   gather_dataset if dataset is not None or cache is not None else None, str(dataset or cache),
+                   eyeglasses_occlude)
+
+
+def bench(
+    model: Optional[List[str]] = typer.Option(None, "--model", help="Model(s) to compare, e.g. an fp32 and an int8 "
+                                              "export (repeat the option; default: the shipped model)."),
+    iterations: int = typer.Option(20, min=1, help="Timed runs per model and thread count (after 2 warm-up runs)."),
+    threads: str = typer.Option("1", help="onnxruntime thread counts to try, comma-separated (e.g. 1,2)."),
+    workers: int = typer.Option(2, min=0, help="Throughput with 1..N worker processes (0: skip)."),
+    folder: Optional[Path] = typer.Option(None, help="Images for the throughput run (default: generated photos)."),
+    folder_images: int = typer.Option(8, min=1, help="How many photos to generate when no --folder is given."),
+    rounds: int = typer.Option(1, min=1, help="Passes over the folder in the throughput run."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here (a new name if "
+                                            "it exists; default: print the table only)."),
+    previous: Optional[Path] = typer.Option(None, help="A bench JSON from another commit: show the change."),
+    quiet: bool = options.quiet("No progress lines."),
+):
+    """Benchmark latency per stage (decode, detect, align, classify) and end to end, throughput, size and memory."""
+    from ..evaluate.bench import format_table, run_bench
+    from ..io import unique_path
+
+    try:
+        thread_list = [int(t) for t in threads.split(",") if t.strip()]
+    except ValueError:
+        thread_list = []
+    if not thread_list or any(t < 0 for t in thread_list):
+        fail(f"--threads {threads!r}: give thread counts like 1 or 1,2,4 (0: onnxruntime's default)")
+    if folder is not None and not folder.is_dir():
+        fail(f"--folder {folder}: not a directory")
+    old = None
+    if previous is not None:
+        try:
+            old = json.loads(previous.read_text())
+        except (OSError, ValueError) as exc:
+            fail(f"--previous {previous}: cannot read it ({exc})")
+    models = list(model) if model else [None]
+    check_models(models)
+    try:
+        result = run_bench(models, thread_list, iterations, workers, folder, folder_images, rounds,
+                           log=lambda m: say(m, quiet))
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(format_table(result, old))
+    if json_out is not None:
+        dest = unique_path(json_out)
+        dest.write_text(json.dumps(result, indent=2))
+        say(f"results: {dest}", quiet)
+
+
+def audit(
+    dataset: Optional[Path] = typer.Argument(None, help="A CSV manifest or ImageFolder root (optional with --cache)."),
+    model: Optional[str] = options.model(),
+    out: Path = typer.Option(Path("faceocc-audit"), "--out", "-o", help="Output folder (a new name is picked if it exists)."),
+    top: int = typer.Option(200, min=1, help="Rows in the ranked CSV."),
+    grid: int = typer.Option(48, min=1, help="Faces in the image grid."),
+    threshold: Optional[float] = options.threshold(min=0.0, max=1.0),
+    split: Optional[str] = typer.Option(None, help="Only this split."),
+    limit: Optional[int] = options.limit(),
+    seed: int = typer.Option(0, help="Seed of --limit."),
+    cache: Optional[Path] = options.cache(),
+    use_fallback: bool = typer.Option(False, "--use-fallback", help="With --cache: also audit crops without a detected face."),
+    audit_labels: Optional[Path] = typer.Option(None, help="A label audit CSV already applied (audit what is left)."),
+    pad: float = typer.Option(0.0, min=0.0, max=2.0, help="Pad images before detection (tight face crops: 0.4)."),
+    pad_mode: str = typer.Option("detect", help="detect or image (see `faceocc evaluate --help`)."),
+    threads: int = options.threads(),
+    quiet: bool = options.quiet("Only errors."),
+):
+    """Rank the faces whose labels the model disagrees with most: audit.csv and audit_grid.png to fix labels fast."""
+    from ..datasets import manifest_root
+    from ..evaluate.audit import run_audit
+    from ..evaluate.report import unique_dir
+
+    if pad_mode not in ("detect", "image"):
+        fail(f"--pad-mode {pad_mode!r}: use detect or image")
+    own = check_models([model])
+    es = gather(dataset, cache, [model], split, limit, seed, pad, 320, options.DEFAULT_SCORE_THRESHOLD,
+                options.DEFAULT_MIN_FACE, threads, use_fallback, False, quiet=quiet, pad_mode=pad_mode,
+                audit_labels=audit_labels)
+    root = None
+    if dataset is not None and cache is None:
+        root = dataset if dataset.is_dir() and not (dataset / "manifest.csv").is_file() else \
+            manifest_root(dataset / "manifest.csv" if dataset.is_dir() else dataset)
+    out = unique_dir(out)
+    summary = run_audit(es, out, threshold if threshold is not None else own[0], top=top, grid=grid, root=root)
+    say(f"{summary['scored']} face(s) scored, {summary['not_scored']} not scored; "
+        f"top {summary['listed']} in {summary['csv']}" + (f", grid {summary['grid']}" if summary["grid"] else ""), quiet)
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "top"}))
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command()(bench)
+    app.command()(audit)

@@ -1,0 +1,133 @@
+"""Loading the faces and every model's predictions for ``faceocc evaluate`` and ``faceocc audit``: from a dataset's
+photos, a crop cache, or clean faces with synthetic occluders pasted; a bad input fails with exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .common import fail, say
+
+
+def _load_records(dataset: Optional[Path]):
+    from ..datasets import DatasetError, load_dataset
+    from ..evaluate.collect import check_parts
+
+    if dataset is None:
+        return None
+    try:
+        records = load_dataset(dataset)
+        check_parts(records)
+    except DatasetError as exc:
+        fail(str(exc))
+    return records
+
+
+def _select(records, split: Optional[str], limit: Optional[int], seed: int):
+    import numpy as np
+
+    if split:
+        splits = sorted({r.split for r in records})
+        records = [r for r in records if r.split == split]
+        if not records:
+            fail(f"no record has split {split!r} (splits: {', '.join(repr(s) for s in splits)})")
+    if limit and limit < len(records):
+        keep = np.sort(np.random.default_rng(seed).permutation(len(records))[:limit])
+        records = [records[i] for i in keep]
+    return records
+
+
+def _check_inputs(dataset, cache) -> None:
+    if dataset is None and cache is None:
+        fail("give a DATASET (a CSV manifest or an ImageFolder root) or --cache DIR")
+    if dataset is not None and not dataset.exists():
+        fail(f"{dataset}: no such file or directory")
+    if cache is not None and not Path(cache).is_dir():
+        fail(f"--cache {cache}: not a directory")
+
+
+def _read_audit(audit_labels, records, quiet):
+    """The label audit of --audit-labels (None without one), applied to ``records``."""
+    from ..datasets import DatasetError, read_audit
+    from ..evaluate.collect import apply_audit_by_suffix
+
+    if audit_labels is None:
+        return None
+    try:
+        audit = read_audit(audit_labels)
+    except (OSError, KeyError, DatasetError) as exc:
+        fail(f"--audit-labels {audit_labels}: {exc}")
+    if records is not None:
+        changed = apply_audit_by_suffix(records, audit)
+        say(f"label audit {audit_labels}: {changed} label(s) corrected", quiet)
+    return audit
+
+
+def gather(dataset, cache, models, split, limit, seed, pad, det_size, score_threshold, min_face, threads, use_fallback,
+           eyeglasses_occlude, synthetic=False, occluders=None, per_face=1, kinds=None, quiet=False, pad_mode="detect",
+           audit_labels=None):
+    """Load the faces and every model's predictions (the shared part of evaluate and audit)."""
+    from ..datasets import DatasetError
+    from ..evaluate import collect
+
+    _check_inputs(dataset, cache)
+    records = _load_records(dataset)
+    audit = _read_audit(audit_labels, records, quiet)
+    progress = not quiet and sys.stderr.isatty()
+    if synthetic:
+        if occluders is not None and not Path(occluders).is_dir():
+            fail(f"--occluders {occluders}: not a directory")
+        if split is None:
+            split = "test"
+        faces = _clean_faces(records, cache, split, limit, seed, pad, det_size, score_threshold, min_face, threads,
+                             use_fallback, progress, pad_mode, audit)
+        if not faces:
+            fail(f"no clean face with split {split!r} to paste occluders on (use --split to choose another split)")
+        try:
+            return collect.collect_synthetic(faces, models, occluders, per_face=per_face, seed=seed, threads=threads,
+                                             kinds=kinds, eyeglasses_occlude=eyeglasses_occlude)
+        except (ValueError, FileNotFoundError) as exc:
+            fail(str(exc))
+    if cache is not None:
+        try:
+            return collect.collect_cache(cache, models, split=split, records=records, use_fallback=use_fallback,
+                                         threads=threads, eyeglasses_occlude=eyeglasses_occlude, limit=limit, seed=seed,
+                                         audit=audit)
+        except DatasetError as exc:
+            fail(str(exc))
+    records = _select(records, split, limit, seed)
+    return collect.collect_photos(records, models, threads=threads, pad=pad, score_threshold=score_threshold,
+                                  det_size=det_size, min_face=min_face, eyeglasses_occlude=eyeglasses_occlude,
+                                  progress=progress, pad_mode=pad_mode)
+
+
+def _clean_faces(records, cache, split, limit, seed, pad, det_size, score_threshold, min_face, threads, use_fallback, progress,
+                 pad_mode="detect", audit=None):
+    """(crop, crop landmarks, item) of the clean faces of ``split``, from the cache or by detection."""
+    from ..evaluate import collect
+
+    if cache is not None:
+        es = collect.collect_cache(cache, [], split=split or None, records=records, use_fallback=use_fallback, predict=False,
+                                   audit=audit)
+        lm = es.info["cache_landmarks"]
+        keep = [it for it in es.items if it.status == collect.STATUS_OK and it.label == "clean"]
+        if limit:
+            keep = collect.subsample(keep, limit, seed)
+        return [(es.crop_store.get(it.crop_index), lm[it.crop_index], it) for it in keep]
+    records = [r for r in records if r.label == "clean" and (not split or r.split == split)]
+    records = _select(records, None, limit, seed)
+    es = collect.collect_photos(records, [None], threads=threads, pad=pad, score_threshold=score_threshold, det_size=det_size,
+                                min_face=min_face, progress=progress, keep_faces=True, pad_mode=pad_mode)
+    lms = es.info["crop_landmarks"]
+    return [(es.crop(i), lms[i], it) for i, it in enumerate(es.items) if i in lms]
+
+
+def unique_labels(es) -> None:
+    """Give the models of an EvalSet distinct labels (two files with one name get a suffix: ``model.onnx#2``)."""
+    seen: dict[str, int] = {}
+    for p in es.preds:
+        n = seen.get(p.model, 0)
+        seen[p.model] = n + 1
+        if n:
+            p.model = f"{p.model}#{n + 1}"

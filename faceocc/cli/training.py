@@ -1,0 +1,143 @@
+"""The commands that make a model: ``faceocc prepare`` (a crop cache), ``faceocc train``, ``faceocc export`` and
+``faceocc synth-grid`` (a look at the synthetic occlusions training pastes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import fail
+
+
+def prepare(
+    dataset: Path = typer.Argument(..., help="A CSV manifest (path,label[,split][,group]) or an ImageFolder root."),
+    out: Path = typer.Argument(..., help="Cache folder for the aligned crops."),
+    workers: int = typer.Option(2, help="Worker processes."),
+    fallback: bool = typer.Option(True, help="Use images with no detected face as tight face crops."),
+):
+    """Detect and align every face of a dataset once, caching crops; lists every image that could not be used."""
+    from ..datasets import DatasetError, load_dataset
+    from ..prepare import prepare_dataset
+
+    try:
+        records = load_dataset(dataset)
+    except DatasetError as exc:
+        fail(str(exc))
+    summary = prepare_dataset(records, out, workers=workers, fallback=fallback)
+    typer.echo(json.dumps(summary))
+    if summary["skipped"]:
+        typer.echo(f"{summary['skipped']} image(s) could not be used: see {out / 'skipped.csv'}", err=True)
+
+
+def train(
+    ctx: typer.Context,
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (.json, .toml, .yaml)."),
+):
+    """Train a model. Settings come from --config plus key=value overrides, e.g. `faceocc train data=DIR epochs=3`."""
+    try:
+        from ..train.config import load_config
+        from ..train.trainer import train as run_training
+    except ImportError as exc:
+        fail(f"training needs PyTorch: pip install 'faceocc[train]' ({exc})")
+    try:
+        cfg = load_config(config, list(ctx.args))
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
+    if not cfg.data:
+        fail("no dataset: give data=PATH (a manifest CSV or an ImageFolder root)")
+    from ..datasets import DatasetError
+
+    try:
+        summary = run_training(cfg, log=lambda m: typer.echo(m, err=True))
+    except (DatasetError, FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(summary, indent=2, default=float))
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `faceocc train` (best.ckpt)."),
+    out: Path = typer.Argument(..., help="Output .onnx file."),
+    format: str = typer.Option("faceocc", "--format", help="faceocc (full model) or binary224 (drop-in N x 2 classifier)."),
+    int8: bool = typer.Option(False, "--int8", help="Also write a static per-channel int8 model (needs --calibration)."),
+    calibration: Optional[Path] = typer.Option(None, help="Calibration crops: a prepared cache folder, or a folder of images."),
+    calibration_count: int = typer.Option(256, help="How many calibration crops to use."),
+    threshold: Optional[float] = typer.Option(None, help="Operating threshold stored in the model (default: 0.5)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+):
+    """Export a trained checkpoint to ONNX (fp32, optional int8, or the binary224 drop-in classifier)."""
+    try:
+        from ..train.export import export_binary224, export_onnx, quantize_int8
+    except ImportError as exc:
+        fail(f"export needs PyTorch and onnx: pip install 'faceocc[train]' ({exc})")
+    if not checkpoint.is_file():
+        fail(f"{checkpoint}: checkpoint not found")
+    int8_out = out.with_name(out.stem + "_int8.onnx")
+    for target in [out] + ([int8_out] if int8 else []):
+        if target.exists() and not force:
+            fail(f"{target} exists; use --force to overwrite it")
+    if format == "binary224":
+        typer.echo(json.dumps(export_binary224(checkpoint, out, threshold=threshold)))
+        return
+    if format != "faceocc":
+        fail(f"unknown format {format!r}: use faceocc or binary224")
+    sample = calibration_crops(calibration, calibration_count) if calibration else None
+    typer.echo(json.dumps(export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None, threshold=threshold)))
+    if int8:
+        if sample is None:
+            fail("--int8 needs --calibration (a prepared cache or a folder of face images)")
+        typer.echo(json.dumps(quantize_int8(out, int8_out, sample)))
+
+
+def calibration_crops(path: Path, count: int):
+    """Up to ``count`` aligned crops for int8 calibration: a random subset of a prepared cache, or the first face of
+    each image of a folder."""
+    import numpy as np
+
+    from ..prepare import CropCache
+
+    if (path / "crops.npy").is_file():
+        cache = CropCache.load(path)
+        idx = np.random.default_rng(0).permutation(len(cache.rows))[:count]
+        return np.asarray(cache.crops[np.sort(idx)])
+    from ..alignment import align_face
+    from ..detection import FaceDetector
+    from ..io import expand_inputs, load_image
+
+    files, _ = expand_inputs([str(path)])
+    det, crops = FaceDetector(), []
+    for f in files:
+        try:
+            faces = det.detect(load_image(f))
+        except Exception:  # noqa: BLE001 - calibration skips unreadable files
+            continue
+        if faces:
+            crops.append(align_face(load_image(f), faces[0].landmarks))
+        if len(crops) >= count:
+            break
+    if not crops:
+        fail(f"{path}: no face found for calibration")
+    return np.stack(crops)
+
+
+def synth_grid(ctx: typer.Context):
+    """Write a grid of synthetic occlusion samples to a PNG for a visual check.
+
+    Options: --occluders DIR (default: procedural), --split train|test|all, --out FILE, --n N, --kind K,
+    --cache DIR (prepared crops), --images FILES, --seed S.
+    """
+    from ..synthesis import main as synthesis_main
+
+    raise typer.Exit(synthesis_main(["grid", *ctx.args]))
+
+
+_EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(prepare)
+    app.command(context_settings=_EXTRA_ARGS)(train)
+    app.command()(export)
+    app.command("synth-grid", context_settings=_EXTRA_ARGS)(synth_grid)

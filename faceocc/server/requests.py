@@ -1,0 +1,243 @@
+"""Reading and checking requests: query options, size- and time-limited bodies (raw, multipart, JSON), image
+headers and server-side paths, each refused before any analysis.
+
+Everything here raises :class:`~faceocc.server.errors.ApiError` with the stable code of what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import warnings
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+from fastapi import Query, Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from .errors import ApiError
+
+#: content types taken as the raw bytes of one file
+RAW_TYPES = ("", "application/octet-stream")
+#: largest JSON body of a job request
+MAX_JSON_BYTES = 64 * 1024
+
+
+class RequestOptions:
+    """The query options of the analyze endpoints (a FastAPI dependency)."""
+
+    def __init__(self, threshold: float | None = Query(None, ge=0.0, le=1.0, description="Occlusion threshold (default: the model's)."),
+                 eyeglasses_occlude: bool | None = Query(None, description="Count clear eyeglasses as an occlusion."),
+                 include_map: bool = Query(False, description="Add each face's occlusion map (canonical crop frame)."),
+                 overlay: bool = Query(False, description="Add drawing data in image coordinates (heat PNG, part outlines).")):
+        self.threshold = threshold
+        self.eyeglasses_occlude = eyeglasses_occlude
+        self.include_map = include_map
+        self.overlay = overlay
+
+
+def content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def check_length(request: Request, limit: int) -> None:
+    """413 at once when the announced Content-Length is over ``limit`` (the stream is limited as well)."""
+    length = request.headers.get("content-length")
+    if length is not None:
+        try:
+            n = int(length)
+        except ValueError:
+            raise ApiError(400, "bad_request", "invalid Content-Length header") from None
+        if n > limit:
+            raise ApiError(413, "payload_too_large", f"request body of {n} bytes exceeds the limit of {limit} bytes "
+                           f"({limit / 1048576:g} MiB)")
+
+
+# -- bodies ------------------------------------------------------------------------------------------------------------
+
+
+async def limited_stream(request: Request, limit: int, idle_timeout: float) -> AsyncGenerator[bytes, None]:
+    """The request body in chunks; 413 past ``limit`` bytes, 408 when no chunk arrives within ``idle_timeout``."""
+    total = 0
+    it = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(it.__anext__(), idle_timeout)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ApiError(408, "request_timeout", f"the request body did not arrive in time (no data for {idle_timeout:g} s)") from None
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, "payload_too_large", f"request body exceeds the limit of {limit} bytes ({limit / 1048576:g} MiB)")
+        if chunk:
+            yield chunk
+
+
+async def read_with_deadline(coro, timeout: float):
+    """Await ``coro``; 408 when it takes longer than ``timeout`` (the whole body, not one chunk)."""
+    try:
+        return await asyncio.wait_for(coro, timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g} s") from None
+
+
+async def collect(request: Request, limit: int, idle: float) -> bytes:
+    return b"".join([c async for c in limited_stream(request, limit, idle)])
+
+
+async def parse_multipart(request: Request, limit: int, idle: float, max_files: int) -> FormData:
+    try:
+        parser = MultiPartParser(request.headers, limited_stream(request, limit, idle), max_files=max_files, max_fields=100)
+        return await parser.parse()
+    except MultiPartException as exc:
+        raise ApiError(400, "bad_request", f"malformed multipart body: {exc.message}") from None
+
+
+async def _multipart_files(request: Request, limit: int, timeout: float, max_files: int) -> list[tuple[str | None, bytes]]:
+    form = await parse_multipart(request, limit, timeout, max_files)
+    items = []
+    try:
+        for _, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                items.append((os.path.basename(value.filename or "") or None, await value.read()))
+    finally:
+        await form.close()
+    return items
+
+
+async def read_images(request: Request, limit: int, timeout: float, max_files: int) -> list[tuple[str | None, bytes]]:
+    """(file name, bytes) of each image in the body: every file part of a multipart body, or the raw body."""
+    ctype = content_type(request)
+    if ctype == "multipart/form-data":
+        items = await read_with_deadline(_multipart_files(request, limit, timeout, max_files), timeout)
+        if not items:
+            raise ApiError(400, "missing_file", "the multipart body has no file part (send the image as field 'file')")
+        return items
+    if ctype in RAW_TYPES or ctype.startswith("image/"):
+        data = await read_with_deadline(collect(request, limit, timeout), timeout)
+        if not data:
+            raise ApiError(400, "empty_body", "the request body is empty: send the image bytes, or a multipart field 'file'")
+        return [(None, data)]
+    raise ApiError(415, "unsupported_media_type", f"content type {ctype!r} is not accepted: send multipart/form-data "
+                   "(field 'file'), an image/* type or application/octet-stream")
+
+
+def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
+    """Refuse images whose header announces more than ``max_pixels`` pixels, before decoding them."""
+    from PIL import Image
+
+    if not data:
+        raise ApiError(400, "empty_body", f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError as exc:  # far above any sane limit: PIL refuses it itself
+        raise ApiError(413, "image_too_large", f"{name}: image too large ({exc}); limit {max_pixels} pixels") from None
+    except Exception:  # noqa: BLE001 - PIL raises many types for non-images
+        raise ApiError(422, "unreadable_image", f"{name}: not an image faceocc can read "
+                       "(JPEG, PNG, WebP, BMP, TIFF, GIF, PPM are supported)") from None
+    if width * height > max_pixels:
+        raise ApiError(413, "image_too_large", f"{name}: image too large ({width}x{height} = {width * height} pixels; "
+                       f"limit {max_pixels})")
+
+
+# -- video jobs --------------------------------------------------------------------------------------------------------
+
+_JOB_OPTION_CHECKS = {
+    "every_n": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+    "fps": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
+    "threshold": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1),
+    "eyeglasses_occlude": lambda v: v is None or isinstance(v, bool),
+    "include_map": lambda v: isinstance(v, bool),
+}
+
+
+async def read_job_spec(request: Request, timeout: float) -> dict[str, Any]:
+    """The JSON body of a job on a server-side file: an object with a ``path`` and optional job options."""
+    check_length(request, MAX_JSON_BYTES)
+    body = await read_with_deadline(collect(request, MAX_JSON_BYTES, timeout), timeout)
+    try:
+        spec = json.loads(body or b"null")
+    except ValueError:
+        raise ApiError(422, "invalid_parameter", "the JSON body is not valid JSON") from None
+    if not isinstance(spec, dict) or "path" not in spec:
+        raise ApiError(422, "invalid_parameter", "the JSON body must be an object with a 'path'")
+    return spec
+
+
+def job_options(spec: dict[str, Any]) -> dict[str, Any]:
+    """The job options given in a JSON body, checked (those absent are left to the query's)."""
+    out = {}
+    for key, ok in _JOB_OPTION_CHECKS.items():
+        if key in spec:
+            if not ok(spec[key]):
+                raise ApiError(422, "invalid_parameter", f"{key}: invalid value {spec[key]!r}")
+            out[key] = spec[key]
+    return out
+
+
+def resolve_server_path(raw: Any, root: str | Path | None) -> Path:
+    """The file a job names under the jobs ``root``: 403 outside it (or with none configured), 404 when missing."""
+    if root is None:
+        raise ApiError(403, "path_not_allowed", "server-side paths are disabled on this server (start it with --jobs-root DIR)")
+    if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
+        raise ApiError(422, "invalid_parameter", "'path' must be a non-empty string")
+    given = Path(raw)
+    candidate = given if given.is_absolute() else Path(root) / given
+    try:
+        resolved = candidate.resolve(strict=False)
+    except (OSError, RuntimeError):
+        raise ApiError(403, "path_not_allowed", f"{raw}: not a path under the jobs root") from None
+    if not resolved.is_relative_to(root) or resolved == Path(root):
+        raise ApiError(403, "path_not_allowed", f"{raw}: outside the jobs root; give a path relative to it")
+    if not resolved.is_file():
+        raise ApiError(404, "file_not_found", f"{raw}: no such file under the jobs root")
+    return resolved
+
+
+async def receive_video(request: Request, job_dir: Path, limit: int, idle: float) -> tuple[str, Path]:
+    """Write an uploaded video into ``job_dir``; (client's file name, path). Only an idle timeout applies (big files)."""
+    ctype = content_type(request)
+    if ctype == "multipart/form-data":
+        form = await parse_multipart(request, limit, idle, max_files=1)
+        try:
+            upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
+            if upload is None:
+                raise ApiError(400, "missing_file", "the multipart body has no file part (send the video as field 'file')")
+            name = os.path.basename(upload.filename or "") or "upload"
+            dest = job_dir / ("video" + safe_suffix(name))
+            await asyncio.to_thread(_copy_upload, upload, dest)
+        finally:
+            await form.close()
+    elif ctype in RAW_TYPES or ctype.startswith("video/"):
+        name = os.path.basename(request.headers.get("x-filename", "") or "") or "upload"
+        dest = job_dir / ("video" + safe_suffix(name))
+        with open(dest, "wb") as fh:
+            async for chunk in limited_stream(request, limit, idle):
+                fh.write(chunk)
+    else:
+        raise ApiError(415, "unsupported_media_type", f"content type {ctype!r} is not accepted: upload the video as "
+                       "multipart/form-data (field 'file'), video/* or application/octet-stream, or send JSON {\"path\": ...}")
+    if dest.stat().st_size == 0:
+        raise ApiError(400, "empty_body", "the uploaded video is empty")
+    return name, dest
+
+
+def safe_suffix(name: str) -> str:
+    """The file name's extension when it is short and plain ASCII, else ``.bin`` (a client's name is never a path)."""
+    suffix = Path(name).suffix.lower()
+    return suffix if suffix.isascii() and suffix[1:].isalnum() and len(suffix) <= 6 else ".bin"
+
+
+def _copy_upload(upload: UploadFile, dest: Path) -> None:
+    upload.file.seek(0)
+    with open(dest, "wb") as fh:
+        shutil.copyfileobj(upload.file, fh, 1 << 20)

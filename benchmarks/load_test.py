@@ -159,7 +159,7 @@ def raw_exchange(port: int, payload: bytes, stall: float = 0.0, read_timeout: fl
         while True:
             try:
                 chunk = s.recv(65536)
-            except (ConnectionResetError, socket.timeout):
+            except (TimeoutError, ConnectionResetError):
                 break
             if not chunk:
                 break
@@ -274,7 +274,8 @@ def main(argv=None) -> int:
             r["passed"] = r["ok"] == r["requests"] and r["transport_errors"] == 0
             ok &= r["passed"]
             report["levels"].append(r)
-            print(f"concurrency {c:>2}: {r['requests']} requests, {r['ok']} ok, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+            print(f"concurrency {c:>2}: {r['requests']} requests, {r['ok']} ok, "
+                  f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
                   f"{r['throughput_rps']} req/s, statuses {r['statuses']}{'' if r['passed'] else '  FAILED'}", flush=True)
         if args.overload:
             c = args.max_concurrency * 2

@@ -68,11 +68,15 @@ def crop_validity(image_shape: tuple, matrix: np.ndarray, size: int = CROP_SIZE)
     the photo (a 24 MP photo costs the same as a small one).
     """
     inv = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
+    h, w = image_shape[:2]
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
+    corners = corners @ inv[:, :2].T + inv[:, 2]
+    if corners.min() >= -0.5 and (corners[:, 0] <= w - 0.5).all() and (corners[:, 1] <= h - 0.5).all():
+        return np.ones((size, size), np.float32)  # the crop lies inside the image (both are convex)
     grid = np.arange(size, dtype=np.float32)
     xs, ys = np.meshgrid(grid, grid)
     x = inv[0, 0] * xs + inv[0, 1] * ys + inv[0, 2]
     y = inv[1, 0] * xs + inv[1, 1] * ys + inv[1, 2]
-    h, w = image_shape[:2]
     return ((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)).astype(np.float32)
 
 

@@ -172,7 +172,7 @@ def apply_audit(records: list[Record], audit: dict[str, str], root: str | Path) 
         if key in audit:
             new = audit[key]
             if rec.label == "mask" and new not in ("mask",) and "mask" not in new:
-                new = "+".join(sorted({"mask", *new.split("+")} - {"clean"}))
+                new = normalise_label("+".join({"mask", *new.split("+")} - {"clean"}), f"audit {key}")
             if new != rec.label:
                 rec.label = new
                 changed += 1

@@ -101,7 +101,7 @@ class DetectorOptions:
             raise ValueError(f"min_face_size must be >= 0, got {self.min_face_size}")
 
     @classmethod
-    def fast(cls, **kwargs) -> "DetectorOptions":
+    def fast(cls, **kwargs) -> DetectorOptions:
         """The fast mode for photos whose faces are large: one pass at ``FAST_SIDE`` (320) px."""
         return cls(max_side=FAST_SIDE, **kwargs)
 
@@ -169,10 +169,11 @@ class FaceDetector:
     >>> detector.plan(4000, 3000)            # the passes a 4000 x 3000 photo gets, and the smallest face found
     """
 
-    def __init__(self, options: DetectorOptions | None = None, model_path: str | Path | None = None):
+    def __init__(self, options: DetectorOptions | None = None, model_path: str | Path | None = None,
+                 device: str = "auto"):
         self.options = options or DetectorOptions()
         self.model_path = Path(model_path) if model_path else DETECTOR_PATH
-        self.session = create_session(self.model_path, threads=self.options.threads)
+        self.session = create_session(self.model_path, threads=self.options.threads, device=device)
         self.input_name = self.session.get_inputs()[0].name
 
     # -- which scales -------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ class FaceDetector:
         """
         o = self.options
         longest, shortest = max(width, height, 1), max(min(width, height), 1)
-        if not o.automatic:
+        if o.max_side is not None:  # fixed mode (not automatic)
             scale = min(1.0, o.max_side / longest)
             return ScalePlan([scale], [1], max(float(o.min_face_size), DETECT_PX / scale))
         scale = DETECT_PX / (o.smallest_face or DEFAULT_SMALLEST_FACE)
@@ -328,7 +329,7 @@ def _merge(boxes, scores, points, nms_threshold: float):
     idx = _nms(boxes, scores, 0.0, nms_threshold)
     boxes, scores, points = boxes[idx], scores[idx], points[idx]
     area = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 0), axis=1)
-    keep = []
+    keep: list[int] = []
     for i in np.argsort(-area, kind="stable"):
         inside = False
         for j in keep:
@@ -339,8 +340,8 @@ def _merge(boxes, scores, points, nms_threshold: float):
                 break
         if not inside:
             keep.append(i)
-    keep = np.array(sorted(keep), dtype=int)
-    return boxes[keep], scores[keep], points[keep]
+    kept = np.array(sorted(keep), dtype=int)
+    return boxes[kept], scores[kept], points[kept]
 
 
 def _tile_spans(length: int, max_side: int) -> list[tuple[int, int]]:

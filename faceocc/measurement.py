@@ -6,8 +6,8 @@ code) and never changed afterwards; :func:`faceocc.policy.decide` turns it into 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 import numpy as np
 
@@ -26,7 +26,7 @@ class ModelScores:
 
     @classmethod
     def from_arrays(cls, score: float, occluders, parts=None, coverage: float = 0.0,
-                    occlusion_map: np.ndarray | None = None) -> "ModelScores":
+                    occlusion_map: np.ndarray | None = None) -> ModelScores:
         """From the rows of the model's output arrays (``occluders`` and ``parts`` in the vocabulary's order)."""
         parts = np.zeros(len(PART_NAMES)) if parts is None else parts
         return cls(float(score), {t: float(v) for t, v in zip(OCCLUDER_TYPES, occluders)},
@@ -57,7 +57,7 @@ class FaceMeasurement:
         return float(min(self.box[2] - self.box[0], self.box[3] - self.box[1]))
 
     @classmethod
-    def of_scores(cls, scores: ModelScores, det_score: float = 1.0, size: float = 1e6) -> "FaceMeasurement":
+    def of_scores(cls, scores: ModelScores, det_score: float = 1.0, size: float = 1e6) -> FaceMeasurement:
         """A measurement that holds only model outputs (an aligned crop scored without its photo)."""
         return cls(box=(0.0, 0.0, float(size), float(size)), det_score=det_score, landmarks=np.zeros((5, 2), np.float32),
                    scores=scores)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .alignment import CROP_SIZE
-from .runtime import create_session
+from .runtime import DeviceError, create_session
 from .schema import MODEL_OUTPUTS, OCCLUDER_TYPES, PART_NAMES
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -87,12 +87,14 @@ class OcclusionModel:
     resizes them to its own input size (``input_size``) as :func:`resize_crops` does.
     """
 
-    def __init__(self, path: str | Path | None = None, threads: int = 0):
+    def __init__(self, path: str | Path | None = None, threads: int = 0, device: str = "auto"):
         self.path = resolve_model_path(path)
         if not self.path.is_file():
             raise ModelError(f"{self.path}: model file not found")
         try:
-            self.session = create_session(self.path, threads=threads)
+            self.session = create_session(self.path, threads=threads, device=device)
+        except DeviceError:
+            raise
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types
             raise ModelError(f"{self.path}: not a readable ONNX model ({type(exc).__name__})") from None
         meta = self.session.get_modelmeta().custom_metadata_map

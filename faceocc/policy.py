@@ -169,7 +169,7 @@ def label_of(face: FaceResult, options: PolicyOptions) -> str:
     if not face.assessable:
         return "not_assessable"
     present = {t for t, v in face.occluders.items() if v >= options.type_threshold}
-    if face.occluded:
+    if face.occluded and face.occluder is not None:  # an occluded face always has one
         present.add(face.occluder)
     else:
         present &= {"eyeglasses"}

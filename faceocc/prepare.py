@@ -131,7 +131,7 @@ class CropCache:
     rows: list[dict]
 
     @classmethod
-    def load(cls, path: str | Path) -> "CropCache":
+    def load(cls, path: str | Path) -> CropCache:
         path = Path(path)
         with open(path / "index.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))

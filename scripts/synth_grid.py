@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Contact sheet of synthetic occlusions for a visual check.
 
-    python scripts/synth_grid.py --occluders ../shared/data/occluders --out /tmp/grid.png --n 48 [--cache /work/cache/faces]
+    python scripts/synth_grid.py --occluders ../shared/data/occluders --out /tmp/grid.png --n 48 \
+        [--cache /work/cache/faces]
 
 Same as ``python -m faceocc.synthesis grid ...`` (see faceocc/synthesis/grid.py).
 """

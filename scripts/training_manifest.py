@@ -82,7 +82,7 @@ def main(argv=None) -> int:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    print(f"{args.out}: {len(rows)} rows; wild: " + ", ".join(f"{s}/{l} {n}" for (s, l), n in sorted(counts.items())),
+    print(f"{args.out}: {len(rows)} rows; wild: " + ", ".join(f"{s}/{lab} {n}" for (s, lab), n in sorted(counts.items())),
           file=sys.stderr)
     return 0
 

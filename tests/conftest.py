@@ -7,10 +7,6 @@ import numpy as np
 import pytest
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: a test that takes more than a few seconds (deselect with -m 'not slow')")
-
-
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     import skimage.data
@@ -94,12 +90,12 @@ def tiny_dataset(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def write_manifest(tiny_dataset):
-    """``write_manifest(folder, [(path, label, split), ...], filename="manifest.csv") -> Path``: a manifest in ``folder``
-    (columns path,label,split,group,source).
+    """``write_manifest(folder, [(path, label, split), ...], filename="manifest.csv") -> Path``: a manifest in
+    ``folder`` (columns path,label,split,group,source).
 
     Paths are relative to ``folder``; a path ``img/<name>`` whose file is not there yet is copied from
-    :func:`tiny_dataset` (``img/clean0.jpg``, ``img/mask1.jpg``, ``img/blank.png``, ...); any other path names a file the
-    test wrote itself."""
+    :func:`tiny_dataset` (``img/clean0.jpg``, ``img/mask1.jpg``, ``img/blank.png``, ...); any other path names a file
+    the test wrote itself."""
 
     def write(folder: Path, rows, filename: str = "manifest.csv") -> Path:
         folder = Path(folder)

@@ -100,8 +100,8 @@ def _p_occluded(binary_path, x: np.ndarray) -> np.ndarray:
 def test_binary224_shapes_metadata_and_loads(exported):
     import onnx
 
-    from faceocc.train.export import BINARY_FORMAT
     from faceocc.runtime import create_session
+    from faceocc.train.export import BINARY_FORMAT
 
     assert exported["info_full"]["max_abs_diff"] < 1e-3
     sess = create_session(exported["binary"], threads=1)
@@ -130,8 +130,8 @@ def test_binary224_documented_preprocessing(exported):
     """crops_to_imagenet224 + the graph's own resize == the full model on the same resized pixels."""
     import torch.nn.functional as F
 
-    from faceocc.train.export import crops_to_imagenet224
     from faceocc.model import OcclusionModel
+    from faceocc.train.export import crops_to_imagenet224
     from faceocc.train.network import IMAGENET_MEAN, IMAGENET_STD
 
     x = crops_to_imagenet224(_sample_crops())
@@ -144,8 +144,8 @@ def test_binary224_documented_preprocessing(exported):
 
 def test_binary224_agrees_with_full_model_on_sample_crops(exported):
     """End to end: aligned crop -> full model, versus crop -> 224 -> drop-in (differs by resize interpolation only)."""
-    from faceocc.train.export import crops_to_imagenet224
     from faceocc.model import OcclusionModel
+    from faceocc.train.export import crops_to_imagenet224
 
     crops = np.stack([cv2.GaussianBlur(c, (0, 0), 2.0) for c in _sample_crops()])
     full = OcclusionModel(exported["full"], threads=1).predict(crops).occluded
@@ -161,8 +161,8 @@ def test_binary224_argmax_is_the_verdict_at_the_model_threshold(exported, tmp_pa
     """A model shipped with threshold 0.4: argmax of the drop-in's logits == (full model score >= 0.4)."""
     import onnx
 
-    from faceocc.train.export import export_binary224
     from faceocc.model import OcclusionModel
+    from faceocc.train.export import export_binary224
 
     binary = tmp_path / "b04.onnx"
     export_binary224(exported["ckpt"], binary, threshold=0.4)

@@ -103,8 +103,8 @@ def test_validation_judges_at_the_operating_threshold():
 
 def test_int8_agreement_is_judged_at_each_models_threshold(tmp_path):
     onnx = pytest.importorskip("onnx")
-    from faceocc.train.export import compare_models
     from faceocc.model import DEFAULT_MODEL, OcclusionModel
+    from faceocc.train.export import compare_models
 
     lax = onnx.load(str(DEFAULT_MODEL))
     for p in lax.metadata_props:

@@ -2,7 +2,16 @@ import cv2
 import numpy as np
 import pytest
 
-from faceocc.alignment import CROP_SIZE, PART_NAMES, TEMPLATE, align_face, estimate_transform, part_fractions, part_masks, transform_points
+from faceocc.alignment import (
+    CROP_SIZE,
+    PART_NAMES,
+    TEMPLATE,
+    align_face,
+    estimate_transform,
+    part_fractions,
+    part_masks,
+    transform_points,
+)
 from faceocc.detection import DetectorOptions, FaceDetector, to_rgb_uint8
 
 # Reference values measured on skimage.data.astronaut() (512 x 512, public domain).

@@ -1,6 +1,7 @@
 """Detection that follows the photo: automatic scale, tiles, coarse passes, reduced JPEG decoding, min_face_px.
 
-The photos are generated (faceocc.evaluate.bench.group_photo: the astronaut's face pasted onto textures), no data needed.
+The photos are generated (faceocc.evaluate.bench.group_photo: the astronaut's face pasted onto textures), no data
+needed.
 """
 
 import io
@@ -11,8 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from faceocc import Analyzer, AnalyzerOptions, DetectorOptions, FaceDetector
-from faceocc import pipeline
+from faceocc import Analyzer, AnalyzerOptions, DetectorOptions, FaceDetector, pipeline
 from faceocc.detection import TILE_OVERLAP, _tile_spans
 from faceocc.evaluate import bench
 from faceocc.evaluate.bench import encode_jpeg, group_photo, matched_faces

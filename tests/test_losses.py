@@ -90,9 +90,6 @@ def test_coverage_weighted_mse_matches_the_evaluation_metric():
     assert coverage_weighted_mse(pred, target, torch.ones(4)).item() == pytest.approx(want, rel=1e-5)
 
 
-@pytest.mark.xfail(strict=True, reason="coverage_weighted_mse without `weight` divides sum(w e^2) by the number of faces "
-                                       "(0.65/60 here), with weight=ones by sum(w) (0.65/17); the evaluation metric "
-                                       "(metrics.coverage_errors) and the loss's own weighted branch use sum(w)")
 def test_coverage_weighted_mse_without_weights_equals_unit_weights():
     pred, target = t(0.1, 0.3), t(0.0, 0.5)
     assert coverage_weighted_mse(pred, target).item() == pytest.approx(0.65 / 17, rel=1e-5)

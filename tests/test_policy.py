@@ -1,9 +1,8 @@
 """faceocc.policy: thresholds, eyeglasses on and off, faces that cannot be assessed, the covered side, advice wording,
 the image-border rule. Every expected value is written out by hand from the rules in the module's docstring.
 
-The tests call the policy through one helper, :func:`judge`, so that they follow the policy's API: it uses
-``assess_size`` + ``apply_policy`` (the API up to v0.7.0) or ``decide`` (issue 15) when the module has it. Porting the
-tests to a changed API means changing :func:`judge` only.
+The tests call the policy through one helper, :func:`judge`, which measures a face and calls ``policy.decide`` (the
+one decision function since issue 15). Porting the tests to a changed API means changing :func:`judge` only.
 """
 
 from __future__ import annotations
@@ -12,13 +11,10 @@ import numpy as np
 import pytest
 
 from faceocc import policy
+from faceocc.measurement import FaceMeasurement, ModelScores
 from faceocc.policy import PolicyOptions, advice_for, border_occludes
+from faceocc.schema import FaceResult
 
-NEW_API = hasattr(policy, "decide")
-if NEW_API:
-    from faceocc.schema import FaceResult
-else:  # up to v0.7.0 the result types lived in faceocc.results
-    from faceocc.results import FaceResult
 OCCLUDERS = ("mask", "sunglasses", "eyeglasses", "hand", "other")
 PARTS = ("right_eye", "left_eye", "nose", "mouth", "chin")
 OTHER_ADVICE = "Make sure nothing covers your {} (hair, scarf, phone or other objects)."
@@ -33,16 +29,9 @@ def judge(score: float, occluders: dict | None = None, parts: dict | None = None
     occ.update(occluders or {})
     covered = {p: 0.0 for p in PARTS}
     covered.update(parts or {})
-    if NEW_API:
-        from faceocc.measurement import FaceMeasurement, ModelScores
-
-        m = FaceMeasurement(box=(10.0, 10.0, 10.0 + size, 10.0 + size), det_score=det_score,
-                            landmarks=np.zeros((5, 2), np.float32), scores=ModelScores(score, occ, covered, 0.1))
-        return policy.decide(m, options, model_threshold)
-    face = FaceResult(box=[10.0, 10.0, 10.0 + size, 10.0 + size], det_score=det_score, landmarks=[[0.0, 0.0]] * 5)
-    if policy.assess_size(face, size, options):  # the analyzer runs the model only on assessable faces
-        face.occlusion_score, face.occluders, face.parts, face.coverage = score, occ, covered, 0.1
-    return policy.apply_policy(face, options, model_threshold)  # as the server does again, on every face
+    m = FaceMeasurement(box=(10.0, 10.0, 10.0 + size, 10.0 + size), det_score=det_score,
+                        landmarks=np.zeros((5, 2), np.float32), scores=ModelScores(score, occ, covered, 0.1))
+    return policy.decide(m, options, model_threshold)
 
 
 # -- options ----------------------------------------------------------------------------------------------------------
@@ -88,17 +77,10 @@ def test_occluded_when_the_score_reaches_the_threshold_in_force(score, threshold
 
 
 def test_model_threshold_defaults_to_one_half():
-    if NEW_API:
-        from faceocc.measurement import FaceMeasurement, ModelScores
+    def run(score):
+        m = FaceMeasurement.of_scores(ModelScores.from_arrays(score, [0.0] * 5))
+        return policy.decide(m, PolicyOptions())
 
-        def run(score):
-            m = FaceMeasurement.of_scores(ModelScores.from_arrays(score, [0.0] * 5))
-            return policy.decide(m, PolicyOptions())
-    else:
-        def run(score):
-            face = FaceResult(box=[0, 0, 99, 99], det_score=0.9, landmarks=[[0.0, 0.0]] * 5, occlusion_score=score,
-                              occluders=dict.fromkeys(OCCLUDERS, 0.0), parts=dict.fromkeys(PARTS, 0.0))
-            return policy.apply_policy(face, PolicyOptions())
     assert run(0.5).occluded is True and run(0.4999).occluded is False
 
 
@@ -124,9 +106,6 @@ def test_eyeglasses_occlude_when_the_option_is_on():
         "Move your hand away from your face.", "Take off your glasses."]
 
 
-@pytest.mark.xfail(not NEW_API, strict=True,
-                   reason="issue 15: with eyeglasses_occlude an eyeglasses-only face is occluded, but FaceResult.occluder "
-                          "ignores the option and names another type ('other' here), so `sort` files it wrongly")
 def test_an_eyeglasses_only_face_is_occluded_by_eyeglasses_when_they_count():
     face = judge(0.1, {"eyeglasses": 0.9, "other": 0.05}, options=PolicyOptions(eyeglasses_occlude=True))
     assert face.occluded is True

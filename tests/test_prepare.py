@@ -136,9 +136,6 @@ def test_prepare_command_refuses_a_bad_manifest_before_any_work(tmp_path, write_
     assert not (tmp_path / "cache").exists()
 
 
-@pytest.mark.xfail(strict=True, reason="apply_audit joins the types of an audited masked face alphabetically "
-                                       "('hand+mask') while manifests are normalised in vocabulary order ('mask+hand'), "
-                                       "so one set of types becomes two labels (per-label sampling, training counts)")
 def test_an_audited_label_is_written_as_a_manifest_label_is(tmp_path):
     from faceocc.datasets import Record, apply_audit, normalise_label
 

@@ -1,4 +1,5 @@
-"""The HTTP service: contract, options, limits, errors, auth, jobs, metrics (FastAPI TestClient, plus one real socket)."""
+"""The HTTP service: contract, options, limits, errors, auth, jobs, metrics (FastAPI TestClient, plus one real
+socket)."""
 
 from __future__ import annotations
 

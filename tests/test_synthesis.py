@@ -10,8 +10,15 @@ import pytest
 
 from faceocc.alignment import CROP_SIZE, TEMPLATE
 from faceocc.datasets import OCCLUDER_TYPES
-from faceocc.synthesis import (DEFAULT_WEIGHTS, HAND_MODES, KINDS, OccluderLibrary, Synthesized, labels_from_mask,
-                               synthesize)
+from faceocc.synthesis import (
+    DEFAULT_WEIGHTS,
+    HAND_MODES,
+    KINDS,
+    OccluderLibrary,
+    Synthesized,
+    labels_from_mask,
+    synthesize,
+)
 
 
 def face_crop(size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:

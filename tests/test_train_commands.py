@@ -93,9 +93,6 @@ def test_load_faces_with_fallback_crops_and_a_label_audit(tmp_path, write_manife
     assert not any("could not be used" in m for m in logs)
 
 
-@pytest.mark.xfail(strict=True, reason="load_faces matches a record to a cached crop by file name when its full path "
-                                       "is not in the cache, so an unusable a/x.jpg takes the crop of b/x.jpg and "
-                                       "relabels it (here the clean face is trained as 'hand', twice)")
 def test_load_faces_never_takes_another_folders_file_of_the_same_name(tmp_path, write_manifest):
     write_manifest(tmp_path, [("img/clean0.jpg", "no_mask", "train")], "unused.csv")  # copies clean0.jpg here
     (tmp_path / "a").mkdir()
@@ -141,9 +138,6 @@ def test_train_command_runs_one_epoch_and_writes_the_run(trained):
     assert "optimizer" in last and last["best_epoch"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="TrainConfig documents occluders='' as 'procedural occluders only', but train() "
-                                       "builds no occluder library then: no synthetic occlusion is pasted (synth_prob "
-                                       "is silently 0) and there is no synthetic validation")
 def test_train_without_an_occluder_folder_uses_procedural_occluders(trained):
     res, out, _ = trained
     assert res.exit_code == 0, res.output
@@ -222,8 +216,6 @@ def test_export_command_refuses_bad_input(tmp_path, tiny_checkpoint):
 
 
 @pytest.mark.slow  # an fp32 export (about 5 s of CPU)
-@pytest.mark.xfail(strict=True, reason="`faceocc export --int8` without --calibration exports the fp32 model first and "
-                                       "only then fails, leaving a file that the next try refuses to overwrite")
 def test_export_int8_without_calibration_fails_before_writing(tmp_path, tiny_checkpoint):
     res = runner.invoke(app, ["export", str(tiny_checkpoint), str(tmp_path / "m.onnx"), "--int8"])
     assert res.exit_code == 2 and "--int8 needs --calibration" in res.output

@@ -136,8 +136,8 @@ def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_chec
     """A 96 px network without some residual blocks starts from a 112 px checkpoint's weights, trains on 112 px crops
     (resized in the data pipeline) with the 112 px network as a distillation teacher, exports, and takes 112 px crops
     at inference (resized by the model)."""
-    from faceocc.train.export import export_onnx
     from faceocc.synthesis import OccluderLibrary
+    from faceocc.train.export import export_onnx
     from faceocc.train.network import OcclusionNet
     from faceocc.train.trainer import load_matching_weights, train
 
@@ -177,8 +177,8 @@ def test_a_trainable_network_is_recovered_from_fp32_and_int8_onnx(tiny_checkpoin
     """The folded, quantized ONNX graph goes back into Conv + BatchNorm: the same outputs as the checkpoint in eval
     mode, the same in train mode on the calibration crops (BatchNorm statistics re-estimated on them), and
     ``init=`` / ``teacher=`` accept the ONNX file."""
-    from faceocc.train.export import export_onnx, load_checkpoint, quantize_int8
     from faceocc.synthesis import OccluderLibrary
+    from faceocc.train.export import export_onnx, load_checkpoint, quantize_int8
     from faceocc.train.from_onnx import network_from_onnx
     from faceocc.train.trainer import train
 
@@ -237,7 +237,8 @@ def test_missing_init_file_fails_before_training(tmp_path):
 
 
 def test_boundary_weight_emphasises_small_pasted_occluders_only(astronaut, astronaut_face):
-    """boundary_weight adds verdict-loss weight exactly where a pasted occluder covers 0 < coverage < boundary_coverage."""
+    """boundary_weight adds verdict-loss weight exactly where a pasted occluder covers 0 < coverage <
+    boundary_coverage."""
     from faceocc.synthesis import OccluderLibrary, labels_from_mask, synthesize
     from faceocc.train.data import OcclusionTrainingSet
 

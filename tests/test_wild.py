@@ -72,7 +72,7 @@ def wild_dir(tmp_path_factory, astronaut):
             rel = f"wild/{source}/{split}/{name}"
             manifest.append((rel, source, split, group, age, kind))
             labels[split].append((rel, occ, types, where, sure))
-    for rel, source, split, group, age, kind in manifest:
+    for rel, _source, _split, _group, _age, kind in manifest:
         dest = data / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         img = _image(kind, astronaut)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import NoReturn
 
 import typer
 
@@ -22,7 +22,7 @@ def say(message: str, quiet: bool = False) -> None:
         typer.echo(message, err=True)
 
 
-def read_threshold_file(path: Optional[Path]) -> Optional[float]:
+def read_threshold_file(path: Path | None) -> float | None:
     """The ``threshold`` of a JSON file written by ``faceocc evaluate --pick-threshold`` (None without a file); a file
     without one fails with exit code 2."""
     if path is None:
@@ -34,7 +34,7 @@ def read_threshold_file(path: Optional[Path]) -> Optional[float]:
         fail(f"{path}: cannot read a threshold from it ({exc}); expected JSON with a 'threshold' key")
 
 
-def detection_size(det_size: Optional[int], fast: bool, smallest_face: Optional[int]) -> Optional[int]:
+def detection_size(det_size: int | None, fast: bool, smallest_face: int | None) -> int | None:
     """The fixed detection size the options ask for (None: automatic); conflicting options fail with exit code 2."""
     if fast and det_size is not None and det_size != 320:
         fail("--fast is --det-size 320: give one of them")

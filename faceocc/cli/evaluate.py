@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -19,14 +18,14 @@ _PAD_MODE_HELP = ("detect: pad only for the detector, a photo border cutting int
                   "prepare` crops).")
 
 
-def parse_target(text: Optional[str]) -> Optional[dict]:
+def parse_target(text: str | None) -> dict | None:
     """``--pick-threshold tpr=0.95`` -> ``{"target_tpr": 0.95}`` (None without one); anything else fails."""
     if not text:
         return None
     key, sep, value = text.replace(":", "=").partition("=")
     key = key.strip().lower()
     try:
-        v: Optional[float] = float(value)
+        v: float | None = float(value)
     except ValueError:
         v = None
     if not sep or key not in ("tpr", "fpr") or v is None or not 0.0 <= v <= 1.0:
@@ -43,7 +42,7 @@ def _p(v) -> str:
     return "n/a" if v is None else f"{v:.3f}"
 
 
-def _pick(target: dict, sets, dataset: str, threshold_out: Optional[Path], out: Path) -> dict:
+def _pick(target: dict, sets, dataset: str, threshold_out: Path | None, out: Path) -> dict:
     """Pick the threshold of model 0 over the union of the scored faces of every (name, EvalSet, eyeglasses_occlude)
     set and write it as JSON (default OUT/threshold.json); with several sets, also the rates on each one."""
     import numpy as np
@@ -78,7 +77,7 @@ def _pick(target: dict, sets, dataset: str, threshold_out: Optional[Path], out: 
     return op
 
 
-def _summary(report: dict, results: list, out: Path, fmt: str, op: Optional[dict], quiet: bool) -> None:
+def _summary(report: dict, results: list, out: Path, fmt: str, op: dict | None, quiet: bool) -> None:
     c = report["counts"]
     say(f"{c['items']} item(s): {c['ok']} scored, {c['no_face']} no face found, {c['not_assessable']} not assessable, "
         f"{c['error']} unreadable (listed in {out / 'not_scored.csv'})", quiet)
@@ -97,8 +96,8 @@ def _summary(report: dict, results: list, out: Path, fmt: str, op: Optional[dict
 def _evaluate_wild(folder, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed, det_size,
                    score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet, gather_other,
                    other_name, eyeglasses_occlude):
-    """``faceocc evaluate --wild``: the wild benchmark first; DATASET / --cache (``gather_other``) beside it in OUT/dataset,
-    with --pick-threshold picking on the union of both sets' faces."""
+    """``faceocc evaluate --wild``: the wild benchmark first; DATASET / --cache (``gather_other``) beside it in
+    OUT/dataset, with --pick-threshold picking on the union of both sets' faces."""
     from ..datasets import DatasetError
     from ..evaluate.collect import subsample
     from ..evaluate.metrics import clean_json
@@ -153,7 +152,7 @@ def _evaluate_wild(folder, split, models, threshold, thresholds, target, thresho
                                       "dataset_report": str(other_report / f"report.{fmt}") if other_report else None})))
 
 
-def _checked_threshold(fmt: str, pad_mode: str, threshold: Optional[float], threshold_file: Optional[Path]):
+def _checked_threshold(fmt: str, pad_mode: str, threshold: float | None, threshold_file: Path | None):
     """Check evaluate's --format, --pad-mode and --threshold / --threshold-file; the threshold to use (None: each
     model's own)."""
     if fmt not in ("md", "html"):
@@ -186,39 +185,39 @@ def _evaluate_dataset(gather_dataset, dataset, cache, target, threshold_out, out
 
 
 def evaluate(
-    dataset: Optional[Path] = typer.Argument(None, help="A CSV manifest (path,label[,split][,group][,source][,coverage]"
+    dataset: Path | None = typer.Argument(None, help="A CSV manifest (path,label[,split][,group][,source][,coverage]"
                                              "[,parts]) or an ImageFolder root. Optional with --cache."),
-    model: Optional[str] = options.model(),
-    wild: Optional[Path] = typer.Option(None, "--wild", help="A wild benchmark folder (manifest.csv + {split}_labels.csv, "
+    model: str | None = options.model(),
+    wild: Path | None = typer.Option(None, "--wild", help="A wild benchmark folder (manifest.csv + {split}_labels.csv, "
                                         "e.g. ../shared/data/wild): the largest face of each real photo, unsure labels "
                                         "left out; --split defaults to test, --pick-threshold needs --split val."),
-    compare: Optional[str] = typer.Option(None, "--compare", help="A second model, evaluated on the same faces."),
+    compare: str | None = typer.Option(None, "--compare", help="A second model, evaluated on the same faces."),
     out: Path = typer.Option(Path("faceocc-eval"), "--out", "-o", help="Report folder (a new name is picked if it exists)."),
     fmt: str = typer.Option("md", "--format", help="md or html (with the plots as PNG files)."),
-    threshold: Optional[float] = options.threshold("Occlusion threshold (default: each model's own)."),
-    threshold_file: Optional[Path] = options.threshold_file("Read the threshold from a JSON file with a 'threshold'."),
-    pick_threshold: Optional[str] = typer.Option(None, "--pick-threshold", help="Pick the threshold for a target: tpr=0.95 or fpr=0.05."),
-    threshold_out: Optional[Path] = typer.Option(None, help="Where --pick-threshold writes its JSON "
+    threshold: float | None = options.threshold("Occlusion threshold (default: each model's own)."),
+    threshold_file: Path | None = options.threshold_file("Read the threshold from a JSON file with a 'threshold'."),
+    pick_threshold: str | None = typer.Option(None, "--pick-threshold", help="Pick the threshold for a target: tpr=0.95 or fpr=0.05."),
+    threshold_out: Path | None = typer.Option(None, help="Where --pick-threshold writes its JSON "
                                                  "(default OUT/threshold.json); `faceocc analyze --threshold-file` reads it."),
-    split: Optional[str] = typer.Option(None, help="Only this split (e.g. test). --synthetic defaults to test."),
-    limit: Optional[int] = options.limit(),
+    split: str | None = typer.Option(None, help="Only this split (e.g. test). --synthetic defaults to test."),
+    limit: int | None = options.limit(),
     seed: int = typer.Option(0, help="Seed of --limit subsets and of --synthetic."),
-    cache: Optional[Path] = options.cache(),
+    cache: Path | None = options.cache(),
     use_fallback: bool = typer.Option(False, "--use-fallback", help="With --cache: score crops aligned without a detected face."),
-    audit_labels: Optional[Path] = typer.Option(None, help="A label audit CSV (path,label) correcting dataset labels "
+    audit_labels: Path | None = typer.Option(None, help="A label audit CSV (path,label) correcting dataset labels "
                                                 "(e.g. faceocc/data/audit_no_mask.csv)."),
     pad: float = typer.Option(0.0, min=0.0, max=2.0, help="Pad images by this fraction of their size before detection "
                               "(tight face crops: 0.4)."),
     pad_mode: str = typer.Option("detect", help=_PAD_MODE_HELP),
-    det_size: Optional[int] = options.det_size("Fixed detection size (one pass on a copy downscaled to this longest side); "
+    det_size: int | None = options.det_size("Fixed detection size (one pass on a copy downscaled to this longest side); "
                                                "default: automatic, as faceocc analyze."),
     score_threshold: float = options.score_threshold(min=0.0, max=1.0),
     min_face: int = options.min_face("Faces smaller than this (pixels) are not assessable."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Evaluate on clean test faces with held-out occluders pasted."),
-    occluders: Optional[Path] = typer.Option(None, help="--synthetic: an occluders/ folder (its held-out test split is "
+    occluders: Path | None = typer.Option(None, help="--synthetic: an occluders/ folder (its held-out test split is "
                                              "used; default: generated occluders)."),
     per_face: int = typer.Option(1, min=1, help="--synthetic: samples per clean face."),
-    kinds: Optional[str] = typer.Option(None, help="--synthetic: comma-separated recipes (default: all)."),
+    kinds: str | None = typer.Option(None, help="--synthetic: comma-separated recipes (default: all)."),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
     part_threshold: float = typer.Option(0.3, min=0.0, max=1.0, help="A part counts as covered from this fraction."),
     type_threshold: float = typer.Option(0.5, min=0.0, max=1.0, help="An occluder type counts from this score."),
@@ -262,17 +261,17 @@ def evaluate(
 
 
 def bench(
-    model: Optional[List[str]] = typer.Option(None, "--model", help="Model(s) to compare, e.g. an fp32 and an int8 "
+    model: list[str] | None = typer.Option(None, "--model", help="Model(s) to compare, e.g. an fp32 and an int8 "
                                               "export (repeat the option; default: the shipped model)."),
     iterations: int = typer.Option(20, min=1, help="Timed runs per model and thread count (after 2 warm-up runs)."),
     threads: str = typer.Option("1", help="onnxruntime thread counts to try, comma-separated (e.g. 1,2)."),
     workers: int = typer.Option(2, min=0, help="Throughput with 1..N worker processes (0: skip)."),
-    folder: Optional[Path] = typer.Option(None, help="Images for the throughput run (default: generated photos)."),
+    folder: Path | None = typer.Option(None, help="Images for the throughput run (default: generated photos)."),
     folder_images: int = typer.Option(8, min=1, help="How many photos to generate when no --folder is given."),
     rounds: int = typer.Option(1, min=1, help="Passes over the folder in the throughput run."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here (a new name if "
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here (a new name if "
                                             "it exists; default: print the table only)."),
-    previous: Optional[Path] = typer.Option(None, help="A bench JSON from another commit: show the change."),
+    previous: Path | None = typer.Option(None, help="A bench JSON from another commit: show the change."),
     quiet: bool = options.quiet("No progress lines."),
 ):
     """Benchmark latency per stage (decode, detect, align, classify) and end to end, throughput, size and memory."""
@@ -308,18 +307,18 @@ def bench(
 
 
 def audit(
-    dataset: Optional[Path] = typer.Argument(None, help="A CSV manifest or ImageFolder root (optional with --cache)."),
-    model: Optional[str] = options.model(),
+    dataset: Path | None = typer.Argument(None, help="A CSV manifest or ImageFolder root (optional with --cache)."),
+    model: str | None = options.model(),
     out: Path = typer.Option(Path("faceocc-audit"), "--out", "-o", help="Output folder (a new name is picked if it exists)."),
     top: int = typer.Option(200, min=1, help="Rows in the ranked CSV."),
     grid: int = typer.Option(48, min=1, help="Faces in the image grid."),
-    threshold: Optional[float] = options.threshold(min=0.0, max=1.0),
-    split: Optional[str] = typer.Option(None, help="Only this split."),
-    limit: Optional[int] = options.limit(),
+    threshold: float | None = options.threshold(min=0.0, max=1.0),
+    split: str | None = typer.Option(None, help="Only this split."),
+    limit: int | None = options.limit(),
     seed: int = typer.Option(0, help="Seed of --limit."),
-    cache: Optional[Path] = options.cache(),
+    cache: Path | None = options.cache(),
     use_fallback: bool = typer.Option(False, "--use-fallback", help="With --cache: also audit crops without a detected face."),
-    audit_labels: Optional[Path] = typer.Option(None, help="A label audit CSV already applied (audit what is left)."),
+    audit_labels: Path | None = typer.Option(None, help="A label audit CSV already applied (audit what is left)."),
     pad: float = typer.Option(0.0, min=0.0, max=2.0, help="Pad images before detection (tight face crops: 0.4)."),
     pad_mode: str = typer.Option("detect", help="detect or image (see `faceocc evaluate --help`)."),
     threads: int = options.threads(),

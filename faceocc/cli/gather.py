@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
 
 from .common import fail, say
 
 
-def _load_records(dataset: Optional[Path]):
+def _load_records(dataset: Path | None):
     from ..datasets import DatasetError, load_dataset
     from ..evaluate.collect import check_parts
 
@@ -24,7 +23,7 @@ def _load_records(dataset: Optional[Path]):
     return records
 
 
-def _select(records, split: Optional[str], limit: Optional[int], seed: int):
+def _select(records, split: str | None, limit: int | None, seed: int):
     import numpy as np
 
     if split:

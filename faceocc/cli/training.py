@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -34,7 +33,7 @@ def prepare(
 
 def train(
     ctx: typer.Context,
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="Config file (.json, .toml, .yaml)."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="Config file (.json, .toml, .yaml)."),
 ):
     """Train a model. Settings come from --config plus key=value overrides, e.g. `faceocc train data=DIR epochs=3`."""
     try:
@@ -62,9 +61,9 @@ def export(
     out: Path = typer.Argument(..., help="Output .onnx file."),
     format: str = typer.Option("faceocc", "--format", help="faceocc (full model) or binary224 (drop-in N x 2 classifier)."),
     int8: bool = typer.Option(False, "--int8", help="Also write a static per-channel int8 model (needs --calibration)."),
-    calibration: Optional[Path] = typer.Option(None, help="Calibration crops: a prepared cache folder, or a folder of images."),
+    calibration: Path | None = typer.Option(None, help="Calibration crops: a prepared cache folder, or a folder of images."),
     calibration_count: int = typer.Option(256, help="How many calibration crops to use."),
-    threshold: Optional[float] = typer.Option(None, help="Operating threshold stored in the model (default: 0.5)."),
+    threshold: float | None = typer.Option(None, help="Operating threshold stored in the model (default: 0.5)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Export a trained checkpoint to ONNX (fp32, optional int8, or the binary224 drop-in classifier)."""
@@ -83,11 +82,12 @@ def export(
         return
     if format != "faceocc":
         fail(f"unknown format {format!r}: use faceocc or binary224")
+    if int8 and calibration is None:  # checked before anything is written
+        fail("--int8 needs --calibration (a prepared cache or a folder of face images)")
     sample = calibration_crops(calibration, calibration_count) if calibration else None
     typer.echo(json.dumps(export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None, threshold=threshold)))
     if int8:
-        if sample is None:
-            fail("--int8 needs --calibration (a prepared cache or a folder of face images)")
+        assert sample is not None
         typer.echo(json.dumps(quantize_int8(out, int8_out, sample)))
 
 

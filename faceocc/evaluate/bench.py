@@ -8,8 +8,8 @@ decoding is part of the measurement; without skimage it has no face and the tabl
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .bench_env import STAGES, environment, peak_rss_mb
 from .bench_photos import encode_jpeg, group_photo, make_folder, test_photo
@@ -77,7 +77,8 @@ def format_table(result: dict, previous: dict | None = None) -> str:
         lines.append(f"throughput over {result['folder']['images']} image(s) from {result['folder']['path']}")
         lines.append(f"{'model':<28} {'workers':>7} {'images/s':>9} {'seconds':>8} {'startup s':>9}")
         for r in result["throughput"]:
-            lines.append(f"{r['model'][:28]:<28} {r['workers']:>7} {r['images_per_s'] or 0:>9.1f} {r['seconds']:>8.2f} {r['startup_s']:>9.2f}")
+            lines.append(f"{r['model'][:28]:<28} {r['workers']:>7} {r['images_per_s'] or 0:>9.1f} "
+                         f"{r['seconds']:>8.2f} {r['startup_s']:>9.2f}")
     lines.append("")
     lines.append(f"peak RSS {result['peak_rss_mb']:.0f} MB (this process). RSS+MB: memory added by loading and running "
                  "the model; pyMB: Python-allocated peak of one analysis (tracemalloc); b1 model: p50 ms of the bare "

@@ -77,7 +77,8 @@ def bench_detection_scale(threads: int = 1, runs: int = 5, quick: bool = False, 
 
 
 def _scale_row(case: dict, mode: str, analyzer, runs: int) -> dict:
-    """One row of the detection-scale table: ``case``'s photo analysed ``runs`` times (after one warm-up) in ``mode``."""
+    """One row of the detection-scale table: ``case``'s photo analysed ``runs`` times (after one warm-up) in
+    ``mode``."""
     rgb, truth, kinds = case["photo"]
     data = encode_jpeg(rgb)
     times: list[float] = []
@@ -119,7 +120,8 @@ def format_scale_table(result: dict) -> str:
         st = r["stage_ms_median"]
         kinds = " ".join(f"{k} {v}" for k, v in r["found_by_kind"].items()) if len(r["found_by_kind"]) > 1 else ""
         lines.append(f"{r['case'][:36]:<36} {r['mode']:<12} {r['found']:>3}/{r['faces']:<3} {r['detections']:>5} "
-                     f"{r['min_face_px']:>6.0f} {r['detector_runs']:>4} {r['ms_median']:>8.1f} {r['cpu_ms_median']:>7.1f} {st['decode']:>7.1f} "
+                     f"{r['min_face_px']:>6.0f} {r['detector_runs']:>4} {r['ms_median']:>8.1f} {r['cpu_ms_median']:>7.1f} "
+                     f"{st['decode']:>7.1f} "
                      f"{st['detect']:>7.1f} {st['align']:>6.1f} {st['classify']:>8.1f}  {kinds}")
     lines.append("")
     lines.append("found: true faces matched by a detection (IoU >= 0.3); dets: faces reported; min px: the smallest face "

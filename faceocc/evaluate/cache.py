@@ -1,10 +1,11 @@
-"""Faces to evaluate from a crop cache written by ``faceocc prepare`` (no detection: the crops are scored as they are)."""
+"""Faces to evaluate from a crop cache written by ``faceocc prepare`` (no detection: the crops are scored as they
+are)."""
 
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..datasets import DatasetError, Record, normalise_label
 from .evalset import STATUS_ERROR, STATUS_NO_FACE, CropStore, EvalSet, Item, predict_crops, subsample

@@ -17,8 +17,19 @@ This module is the one place to import them from.
 from __future__ import annotations
 
 from .cache import collect_cache
-from .evalset import STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, STATUS_OK, CropStore, EvalSet, Item, Predictions
-from .evalset import model_label, predict_crops, subsample
+from .evalset import (
+    STATUS_ERROR,
+    STATUS_NO_FACE,
+    STATUS_NOT_ASSESSABLE,
+    STATUS_OK,
+    CropStore,
+    EvalSet,
+    Item,
+    Predictions,
+    model_label,
+    predict_crops,
+    subsample,
+)
 from .photos import build_analyzers, collect_photos, detect_faces, main_face, pad_sizes, score_photo
 from .synthetic import collect_synthetic
 from .truth import apply_audit_by_suffix, check_parts, item_from_record

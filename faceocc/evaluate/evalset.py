@@ -4,6 +4,7 @@ them, and the aligned crops kept for the galleries."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ class Predictions:
     coverage: np.ndarray  # N
 
     @classmethod
-    def empty(cls, model: str, n: int) -> "Predictions":
+    def empty(cls, model: str, n: int) -> Predictions:
         return cls(model, np.full(n, np.nan), np.full((n, len(OCCLUDER_TYPES)), np.nan), np.full((n, len(PART_NAMES)), np.nan),
                    np.full(n, np.nan))
 
@@ -64,7 +65,7 @@ class Predictions:
 class EvalSet:
     items: list[Item]
     preds: list[Predictions]
-    crop_store: "CropStore"
+    crop_store: CropStore
     mode: str
     info: dict = field(default_factory=dict)
 
@@ -95,7 +96,9 @@ class CropStore:
         data = self.encoded[idx]
         if not data:
             return None
-        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None, f"crop {idx}: stored JPEG does not decode"  # written by add() above
+        return image[:, :, ::-1]
 
 
 def model_label(model, k: int) -> str:
@@ -118,7 +121,8 @@ def predict_crops(es: EvalSet, model, k: int, batch: int = 128) -> Predictions:
     todo = [i for i, it in enumerate(es.items) if it.status == STATUS_OK and it.crop_index is not None]
     for start in range(0, len(todo), batch):
         chunk = todo[start:start + batch]
-        crops = np.stack([es.crop_store.get(es.items[i].crop_index) for i in chunk]).astype(np.uint8)
+        # every scorable item has a stored crop
+        crops = np.stack(cast("list[np.ndarray]", [es.crop(i) for i in chunk])).astype(np.uint8)
         out = model.predict(crops)
         for j, i in enumerate(chunk):
             preds.set(i, out.occluded[j], out.occluders[j], out.parts[j], out.coverage[j])

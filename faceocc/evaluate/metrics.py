@@ -10,7 +10,8 @@ Conventions:
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 import numpy as np
 
@@ -55,7 +56,8 @@ def binary_metrics(y, s, threshold: float) -> dict:
     """Counts and rates at ``threshold``, plus ROC-AUC, PR-AUC (average precision) and the class sizes."""
     y, s = _arrays(y, s)
     counts = confusion_counts(y, s >= threshold)
-    out = {"n": int(y.size), "positives": int(y.sum()), "negatives": int(y.size - y.sum()), "threshold": float(threshold)}
+    out: dict[str, Any] = {"n": int(y.size), "positives": int(y.sum()), "negatives": int(y.size - y.sum()),
+                           "threshold": float(threshold)}
     out.update(counts)
     out.update(rates(counts))
     out["roc_auc"] = roc_auc(y, s)
@@ -89,7 +91,7 @@ def roc_auc(y, s) -> float | None:
     if y.sum() == 0 or y.sum() == y.size:
         return None
     fpr, tpr, _ = roc_curve(y, s)
-    return float(np.trapezoid(tpr, fpr) if hasattr(np, "trapezoid") else np.trapz(tpr, fpr))
+    return float(np.trapezoid(tpr, fpr) if hasattr(np, "trapezoid") else np.trapz(tpr, fpr))  # type: ignore[attr-defined]
 
 
 def pr_curve(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,6 +144,7 @@ def pick_threshold(y, s, target_tpr: float | None = None, target_fpr: float | No
         i = int(ok[0])  # thresholds descend: the first one reaching the target is the highest
         target = {"tpr": float(target_tpr)}
     else:
+        assert target_fpr is not None  # exactly one target (checked above)
         ok = np.where(fpr <= target_fpr + 1e-12)[0]
         if ok.size == 0:  # even the highest score flags too many negatives: flag nothing
             t = float(np.nextafter(s.max(), np.inf))
@@ -152,7 +155,7 @@ def pick_threshold(y, s, target_tpr: float | None = None, target_fpr: float | No
         target = {"fpr": float(target_fpr)}
     t = float(thr[i])
     c = rates(confusion_counts(y, s >= t))
-    reached = c["tpr"] >= target_tpr - 1e-12 if target_tpr is not None else c["fpr"] <= target_fpr + 1e-12
+    reached = c["tpr"] >= target_tpr - 1e-12 if target_tpr is not None else c["fpr"] <= cast(float, target_fpr) + 1e-12
     return {"threshold": t, "target": target, "tpr": c["tpr"], "fpr": c["fpr"], "precision": c["precision"],
             "reached": bool(reached)}
 
@@ -187,7 +190,8 @@ def per_part_f1(true_parts, pred_parts, names: Sequence[str], true_threshold: fl
     t = np.asarray(true_parts, float).reshape(-1, len(names))
     p = np.asarray(pred_parts, float).reshape(-1, len(names))
     pred_threshold = true_threshold if pred_threshold is None else pred_threshold
-    out = {name: f1_binary(t[:, j] >= true_threshold, p[:, j] >= pred_threshold) for j, name in enumerate(names)}
+    out: dict[str, Any] = {name: f1_binary(t[:, j] >= true_threshold, p[:, j] >= pred_threshold)
+                           for j, name in enumerate(names)}
     f1s = [v["f1"] for v in out.values() if v["f1"] is not None]
     out["macro_f1"] = float(np.mean(f1s)) if f1s else None
     return out

@@ -4,15 +4,24 @@ same detections (the first analyzer's detector finds the faces once)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
-from typing import Sequence
 
 import cv2
 import numpy as np
 
 from ..datasets import Record
 from ..schema import OCCLUDER_TYPES, PART_NAMES
-from .evalset import STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, CropStore, EvalSet, Item, Predictions, model_label
+from .evalset import (
+    STATUS_ERROR,
+    STATUS_NO_FACE,
+    STATUS_NOT_ASSESSABLE,
+    CropStore,
+    EvalSet,
+    Item,
+    Predictions,
+    model_label,
+)
 from .truth import item_from_record
 
 

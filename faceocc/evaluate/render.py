@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -183,7 +183,8 @@ def _compare_section(c: dict) -> Section:
 
 def render_markdown(r: dict) -> str:
     lines = [f"# faceocc evaluation: {r['dataset'] or r['mode']}", "",
-             f"Models: {', '.join(r['models'])}. Mode: {r['mode']}. Created {r['created']} by faceocc {r['faceocc_version']}.", ""]
+             f"Models: {', '.join(r['models'])}. Mode: {r['mode']}. "
+             f"Created {r['created']} by faceocc {r['faceocc_version']}.", ""]
     if r.get("operating_point"):
         op = r["operating_point"]
         lines += [f"**Operating point** for target {target_text(op)}: threshold **{op['threshold']:.4f}** "

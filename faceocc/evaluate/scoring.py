@@ -131,7 +131,7 @@ def _parts_and_coverage(items: list[Item], pred: Predictions, sel: np.ndarray, p
     out = {}
     has_parts = np.array([it.true_parts is not None for it in items], bool)
     if has_parts.any():
-        tp = np.stack([it.true_parts for it, h in zip(items, has_parts) if h])
+        tp = np.stack([it.true_parts for it in items if it.true_parts is not None])
         out["parts"] = M.per_part_f1(tp, pred.parts[sel][has_parts], PART_NAMES, part_threshold)
         out["parts"]["threshold"] = part_threshold
     has_cov = np.array([it.true_coverage is not None for it in items], bool)

@@ -3,8 +3,8 @@ corrections from an audit file whose paths are relative to another root."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -19,16 +19,26 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from ..datasets import DatasetError, label_targets, manifest_root as _manifest_root
+from ..datasets import DatasetError, label_targets
+from ..datasets import manifest_root as _manifest_root
 from ..schema import OCCLUDER_TYPES, OCCLUDING_TYPES
 from . import metrics as M
-from .evalset import STATUS_ERROR, STATUS_NO_FACE, STATUS_NOT_ASSESSABLE, CropStore, EvalSet, Item, Predictions, model_label
+from .evalset import (
+    STATUS_ERROR,
+    STATUS_NO_FACE,
+    STATUS_NOT_ASSESSABLE,
+    CropStore,
+    EvalSet,
+    Item,
+    Predictions,
+    model_label,
+)
 from .gallery import plot_gallery, worst_errors
 from .photos import build_analyzers, score_photo
 from .scoring import scored_mask
@@ -344,7 +354,8 @@ def _diff(values: list) -> list[str]:
 # -- gallery ----------------------------------------------------------------------------------------
 
 def plot_wild_gallery(ws: WildSet, k: int, threshold: float, out: Path, n: int = 8) -> dict:
-    """``wild_worst_errors.png``: the highest-scored clean faces flagged, then the lowest-scored occluded faces missed."""
+    """``wild_worst_errors.png``: the highest-scored clean faces flagged, then the lowest-scored occluded faces
+    missed."""
     fn, fp = worst_errors(ws.es, k, threshold, n=n)
     p = ws.es.preds[k]
     scores = p.scores

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -21,8 +21,8 @@ def _is_loopback(host: str) -> bool:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default; 0.0.0.0 for all interfaces)."),
     port: int = typer.Option(8000, help="TCP port."),
-    model: Optional[str] = typer.Option(None, help="A faceocc ONNX model (default: the shipped one)."),
-    threshold: Optional[float] = typer.Option(None, help="Default occlusion threshold (default: the model's); requests may override it."),
+    model: str | None = typer.Option(None, help="A faceocc ONNX model (default: the shipped one)."),
+    threshold: float | None = typer.Option(None, help="Default occlusion threshold (default: the model's); requests may override it."),
     eyeglasses_occlude: bool = typer.Option(False, "--eyeglasses-occlude", help="Count clear eyeglasses as an occlusion by default."),
     max_upload_mb: float = typer.Option(20.0, help="Largest image upload (MiB); larger bodies get 413."),
     max_batch_mb: float = typer.Option(64.0, help="Largest batch request body (MiB)."),
@@ -33,14 +33,15 @@ def serve(
     max_concurrency: int = typer.Option(16, help="Image requests in flight at once; more are answered 429 immediately."),
     workers: int = typer.Option(0, help="Analysis threads (0: number of cores, at most 4)."),
     threads: int = typer.Option(1, help="onnxruntime threads per analysis."),
-    api_key: Optional[str] = typer.Option(None, envvar="FACEOCC_API_KEY", help="Require this key (X-API-Key or Bearer) on /v1/* and /metrics."),
-    jobs_root: Optional[Path] = typer.Option(None, help="Allow video jobs to name server-side files under this folder only."),
+    api_key: str | None = typer.Option(None, envvar="FACEOCC_API_KEY", help="Require this key (X-API-Key or Bearer) on /v1/* and /metrics."),
+    jobs_root: Path | None = typer.Option(None, help="Allow video jobs to name server-side files under this folder only."),
     queue_size: int = typer.Option(8, help="Video jobs that may wait; more are answered 503."),
-    work_dir: Optional[Path] = typer.Option(None, help="Folder for uploaded videos and job results (default: a temporary one)."),
+    work_dir: Path | None = typer.Option(None, help="Folder for uploaded videos and job results (default: a temporary one)."),
     log_level: str = typer.Option("info", help="uvicorn log level."),
     access_log: bool = typer.Option(True, help="Log every request."),
 ):
-    """Run the HTTP service: POST /v1/analyze, /v1/analyze/batch, /v1/jobs; /health, /ready, /metrics, /docs; the web page at /."""
+    """Run the HTTP service: POST /v1/analyze, /v1/analyze/batch, /v1/jobs; /health, /ready, /metrics, /docs; the web
+    page at /."""
     try:
         import uvicorn
 
@@ -49,7 +50,7 @@ def serve(
     except ImportError as exc:
         typer.secho(f"error: serve needs FastAPI, uvicorn and python-multipart: pip install 'faceocc[serve]' ({exc})",
                     fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
     from ..model import ModelError
 
     try:
@@ -63,7 +64,7 @@ def serve(
         app = create_app(settings)
     except (ModelError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from exc
     if not _is_loopback(host) and settings.api_key is None:
         typer.secho(f"warning: listening on {host} without an API key; set FACEOCC_API_KEY or --api-key",
                     fg=typer.colors.YELLOW, err=True)

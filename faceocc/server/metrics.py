@@ -82,7 +82,8 @@ class Metrics:
                 counts = self.latency_counts[route]
                 for b, c in zip(LATENCY_BUCKETS, counts):
                     out.append(f"faceocc_request_duration_seconds_bucket{_labels((('route', route), ('le', repr(b))))} {c}")
-                out.append(f"faceocc_request_duration_seconds_bucket{_labels((('route', route), ('le', '+Inf')))} {self.latency_n[route]}")
+                inf = _labels((("route", route), ("le", "+Inf")))
+                out.append(f"faceocc_request_duration_seconds_bucket{inf} {self.latency_n[route]}")
                 out.append(f"faceocc_request_duration_seconds_sum{_labels((('route', route),))} {self.latency_sum[route]:.6f}")
                 out.append(f"faceocc_request_duration_seconds_count{_labels((('route', route),))} {self.latency_n[route]}")
             head("faceocc_errors_total", "counter", "Error responses by stable error code.")

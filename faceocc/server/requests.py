@@ -70,7 +70,7 @@ async def limited_stream(request: Request, limit: int, idle_timeout: float) -> A
             chunk = await asyncio.wait_for(it.__anext__(), idle_timeout)
         except StopAsyncIteration:
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(408, "request_timeout", f"the request body did not arrive in time (no data for {idle_timeout:g} s)") from None
         total += len(chunk)
         if total > limit:
@@ -83,7 +83,7 @@ async def read_with_deadline(coro, timeout: float):
     """Await ``coro``; 408 when it takes longer than ``timeout`` (the whole body, not one chunk)."""
     try:
         return await asyncio.wait_for(coro, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g} s") from None
 
 
@@ -204,7 +204,8 @@ def resolve_server_path(raw: Any, root: str | Path | None) -> Path:
 
 
 async def receive_video(request: Request, job_dir: Path, limit: int, idle: float) -> tuple[str, Path]:
-    """Write an uploaded video into ``job_dir``; (client's file name, path). Only an idle timeout applies (big files)."""
+    """Write an uploaded video into ``job_dir``; (client's file name, path). Only an idle timeout applies (big
+    files)."""
     ctype = content_type(request)
     if ctype == "multipart/form-data":
         form = await parse_multipart(request, limit, idle, max_files=1)

@@ -26,7 +26,8 @@ async def analyze(request: Request, opts: RequestOptions = Depends(), service: S
 
 @router.post("/v1/analyze/batch", openapi_extra=BATCH_BODY, responses={200: {"model": BatchOut}, **ERRORS})
 async def analyze_batch(request: Request, opts: RequestOptions = Depends(), service: Service = Depends(get_service)):
-    """Analyze several images (multipart, one file part each); an unreadable image gives an error record, not a failure."""
+    """Analyze several images (multipart, one file part each); an unreadable image gives an error record, not a
+    failure."""
     settings = service.settings
     check_length(request, settings.max_batch_bytes)
     if content_type(request) != "multipart/form-data":

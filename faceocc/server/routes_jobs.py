@@ -33,7 +33,8 @@ async def create_job(request: Request,
                      eyeglasses_occlude: bool | None = Query(None),
                      include_map: bool = Query(False),
                      service: Service = Depends(get_service)):
-    """Queue a video: upload it (multipart or raw body) or name a file under the server's jobs root (JSON `{"path": ...}`)."""
+    """Queue a video: upload it (multipart or raw body) or name a file under the server's jobs root (JSON
+    `{"path": ...}`)."""
     if service.jobs.queue.full():
         raise ApiError(503, "queue_full", f"the video job queue is full ({service.settings.queue_size} waiting); retry later",
                        headers={"Retry-After": "10"})

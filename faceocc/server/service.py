@@ -146,7 +146,7 @@ class Service:
         fut.add_done_callback(self._release)
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.settings.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(504, "timeout", f"analysis took longer than the timeout ({self.settings.timeout:g} s)") from None
 
     def _release(self, fut) -> None:
@@ -165,7 +165,8 @@ def get_service(request: Request) -> Service:
 
 
 async def require_api_key(request: Request) -> None:
-    """401 unless the request carries the configured API key (``X-API-Key`` or a Bearer token); none configured: open."""
+    """401 unless the request carries the configured API key (``X-API-Key`` or a Bearer token); none configured:
+    open."""
     key = get_service(request).settings.api_key
     if key is None:
         return

@@ -11,8 +11,14 @@ import cv2
 import numpy as np
 
 from .kinds import KINDS
-from .procedural import (procedural_glasses, procedural_hand, procedural_mask, procedural_objects, procedural_scarf,
-                         procedural_textures)
+from .procedural import (
+    procedural_glasses,
+    procedural_hand,
+    procedural_mask,
+    procedural_objects,
+    procedural_scarf,
+    procedural_textures,
+)
 from .sprites import Sprite, make_sprite, read_rgba, texture_from_sprite
 
 CATEGORIES = ("hands", "sunglasses", "eyeglasses", "scarves", "objects", "masks", "templates", "hats", "textures")

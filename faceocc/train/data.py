@@ -26,7 +26,7 @@ class FaceSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, idx) -> "FaceSet":
+    def subset(self, idx) -> FaceSet:
         idx = np.asarray(idx, dtype=int)
         return FaceSet(np.asarray(self.crops[idx]), self.landmarks[idx], [self.labels[i] for i in idx],
                        [self.sources[i] for i in idx], [self.groups[i] for i in idx])
@@ -58,7 +58,7 @@ def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, streng
         m = _random_affine(rng, size, strength)
         image = cv2.warpAffine(np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         occ = cv2.warpAffine(np.ascontiguousarray(occ), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    img = image.astype(np.float32)
+    img: np.ndarray = image.astype(np.float32)  # float64 after the white balance
     if strength > 0:
         img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
         img = img * rng.uniform(0.9, 1.1, size=3)  # white balance
@@ -74,7 +74,9 @@ def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, streng
             img = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
         if rng.random() < 0.3:
             ok, enc = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
-            img = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED).astype(np.float32)
+            decoded = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
+            assert decoded is not None  # our own JPEG
+            img = decoded.astype(np.float32)
         if rng.random() < 0.2:
             img = img + rng.normal(0, rng.uniform(2, 8), img.shape)
     return np.clip(img, 0, 255).astype(np.uint8), np.ascontiguousarray(occ)
@@ -104,7 +106,7 @@ class RealOccluders:
         return len(self.crops)
 
     @classmethod
-    def from_faces(cls, faces: FaceSet, model, min_coverage: float = 0.03) -> "RealOccluders":
+    def from_faces(cls, faces: FaceSet, model, min_coverage: float = 0.03) -> RealOccluders:
         """Cut the occluders out of ``faces`` whose label is a real occlusion of TRANSPLANT_TYPES (no face mask) with
         ``model``'s occlusion map (an :class:`faceocc.model.OcclusionModel`). Sources whose map covers less than
         ``min_coverage`` of the inner face are left out (the model does not see where their occluder is)."""
@@ -233,7 +235,8 @@ class OcclusionTrainingSet(Dataset):
                 measure_w = 0.0
         p = self.synth_prob if not occluded else self.synth_on_occluded
         image = crop
-        if label == "clean" and self.transplant_prob > 0 and rng.random() < self.transplant_prob:
+        if (label == "clean" and self.transplants is not None and self.transplant_prob > 0
+                and rng.random() < self.transplant_prob):
             image, occ, moved = self.transplants.paste(crop, rng)
             occ_w = np.full((size, size), self.transplant_weight, np.float32)
             measure_w = self.transplant_weight

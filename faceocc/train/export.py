@@ -50,7 +50,36 @@ def load_checkpoint(path: str | Path, calibration: np.ndarray | None = None):
     return net, ckpt
 
 
-def _metadata(ckpt: dict, extra: dict | None = None) -> dict[str, str]:
+#: the training-config keys that name the files a model was made from
+PROVENANCE_KEYS = ("data", "audit", "occluders", "init", "teacher", "transplant_model")
+
+
+def file_digest(path: str | Path) -> str | None:
+    """sha256 of a file (the first 16 hex digits), or None when it is not a file here."""
+    import hashlib
+
+    p = Path(path)
+    if not p.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def provenance(config: dict) -> dict:
+    """What a model was made from: each file named in its training config with its digest (a folder: its name
+    only; the wild train audit and the label audit are files, so their exact version is pinned)."""
+    out = {}
+    for key in PROVENANCE_KEYS:
+        value = config.get(key)
+        if value and value != "default":
+            out[key] = {"path": str(value), "sha256": file_digest(value)}
+    return out
+
+
+def model_metadata(ckpt: dict, extra: dict | None = None) -> dict[str, str]:
     meta = {
         "faceocc_format": FORMAT,
         "faceocc_version": __version__,
@@ -62,6 +91,7 @@ def _metadata(ckpt: dict, extra: dict | None = None) -> dict[str, str]:
         "threshold": str(ckpt.get("threshold", 0.5)),
         "metrics": json.dumps(ckpt.get("metrics", {})),
         "config": json.dumps(ckpt.get("config", {})),
+        "provenance": json.dumps(ckpt.get("provenance") or provenance(ckpt.get("config", {}))),
     }
     meta.update(extra or {})
     return meta
@@ -108,7 +138,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | No
     torch.onnx.export(Exportable(net).eval(), (dummy,), str(out), input_names=["image"], output_names=list(REQUIRED_OUTPUTS),
                       dynamic_axes={"image": {0: "N"}, **{n: {0: "N"} for n in REQUIRED_OUTPUTS}}, opset_version=opset,
                       dynamo=False)
-    _set_metadata(out, _metadata(ckpt))
+    _set_metadata(out, model_metadata(ckpt))
     if sample is None:
         sample = (np.random.default_rng(0).random((8, size, size, 3)) * 255).astype(np.uint8)
     if sample.shape[1] != size:  # canonical 112 px crops for a smaller network
@@ -223,7 +253,7 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
     dummy = torch.randn(2, 3, 224, 224)
     torch.onnx.export(Binary224(net).eval(), (dummy,), str(out), input_names=["input"], output_names=["logits"],
                       dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=opset, dynamo=False)
-    meta = _metadata(ckpt, {"faceocc_format": BINARY_FORMAT,
+    meta = model_metadata(ckpt, {"faceocc_format": BINARY_FORMAT,
                             "input": "input: N x 3 x 224 x 224 float32 RGB, (x/255 - ImageNet mean) / ImageNet std",
                             "output": "logits: N x 2 [clean, occluded]; argmax (softmax(logits)[:, 1] >= 0.5) is the "
                                       f"verdict at the model's operating threshold {operating:g} (score_threshold)",

@@ -124,8 +124,10 @@ def network_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -
             b = values[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0], np.float32)
             conv.weight.copy_(torch.from_numpy(w))
             if bn is None:
+                assert conv.bias is not None  # a convolution without BatchNorm has a bias
                 conv.bias.copy_(torch.from_numpy(b))
                 continue
+            assert bn.running_mean is not None and bn.running_var is not None  # track_running_stats
             bn.running_mean.zero_()
             bn.running_var.fill_(1.0 - bn.eps)
             bn.weight.fill_(1.0)
@@ -135,6 +137,7 @@ def network_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -
         w = values[gemm.input[1]]
         trans_b = next((a.i for a in gemm.attribute if a.name == "transB"), 0)
         linear = net.classifier[-1]
+        assert isinstance(linear, nn.Linear)
         linear.weight.copy_(torch.from_numpy(w if trans_b else w.T))
         linear.bias.copy_(torch.from_numpy(values[gemm.input[2]]))
     net.eval()
@@ -172,6 +175,7 @@ def _recalibrate(net: OcclusionNet, folded: list[tuple[nn.BatchNorm2d, torch.Ten
         mean = (total / n).float()
         var = (total_sq / n).float() - mean * mean
         var = var.clamp_min(1e-6)
+        assert bn.running_mean is not None and bn.running_var is not None
         bn.running_mean.copy_(mean)
         bn.running_var.copy_(var)
         bn.weight.copy_(torch.sqrt(var + bn.eps))

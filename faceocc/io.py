@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import glob
 import io as _io
+import math
 import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -172,6 +177,26 @@ def is_video(path: str | Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_CAMERA = re.compile(r"^camera:(\d+)$")
+
+
+def is_stream(source) -> bool:
+    """A live source rather than a file: a camera index (``0``, ``"camera:0"``) or a URL OpenCV can open
+    (``rtsp://``, ``http://``, ``file://``...)."""
+    if isinstance(source, int) and not isinstance(source, bool):
+        return True
+    return isinstance(source, str) and bool(_URL.match(source) or _CAMERA.match(source))
+
+
+def camera_index(source) -> int | None:
+    """The camera index of ``0`` or ``"camera:0"``; None for anything else."""
+    if isinstance(source, int) and not isinstance(source, bool):
+        return source
+    match = _CAMERA.match(source) if isinstance(source, str) else None
+    return int(match.group(1)) if match else None
+
+
 @dataclass
 class VideoFrame:
     index: int
@@ -179,38 +204,166 @@ class VideoFrame:
     image: np.ndarray  # RGB
 
 
-def iter_video(path: str | Path, every_n: int = 1, fps: float | None = None) -> Iterator[VideoFrame]:
-    """Frames of a video as RGB arrays: every ``every_n``-th frame, or about ``fps`` frames per second."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise InputError(f"{path}: not a readable video")
+@dataclass
+class VideoInfo:
+    """What is known of a video before its frames are read.
+
+    fps: the native frame rate (None when the source does not say); frame_count: its frames (None for a stream, or a
+    file that does not say); step: every ``step``-th frame is read; stream: a camera or URL (see :func:`is_stream`).
+    """
+
+    name: str
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int | None
+    step: int
+    stream: bool
+
+    @property
+    def frames_to_read(self) -> int | None:
+        """How many frames the reader will give (None when unknown)."""
+        return None if self.frame_count is None else math.ceil(self.frame_count / self.step)
+
+
+class VideoReader:
+    """The frames of a video file, a camera or a stream URL as RGB arrays: every ``every_n``-th frame, or about
+    ``fps`` frames per second.
+
+    ``prefetch`` > 0 decodes up to that many frames ahead in a background thread (decoding then overlaps the
+    analysis; memory stays bounded). A stream ends at its first frame that cannot be read. Frame times: index /
+    native rate for files, the stream's own timestamps for URLs, the time since opening for cameras.
+
+    >>> reader = VideoReader("clip.mp4")
+    >>> reader.open().frames_to_read
+    >>> for frame in reader: ...
+    """
+
+    def __init__(self, source, every_n: int = 1, fps: float | None = None, prefetch: int = 0):
+        self.source, self.every_n, self.fps, self.prefetch = source, every_n, fps, prefetch
+        self.camera = camera_index(source)
+        self.stream = is_stream(source)
+        self.name = f"camera:{self.camera}" if self.camera is not None else str(source)
+        self.info: VideoInfo | None = None
+        self._cap: cv2.VideoCapture | None = None
+
+    def open(self) -> VideoInfo:
+        """Open the source (once) and say what is known of it; :class:`InputError` when it cannot be opened."""
+        if self.info is not None:
+            return self.info
+        if not self.stream and not Path(self.source).is_file():
+            raise InputError(f"{self.name}: no such file")
+        cap = cv2.VideoCapture(self.camera if self.camera is not None else str(self.source))
+        if not cap.isOpened():
+            cap.release()
+            what = "camera cannot be opened" if self.camera is not None else (
+                "stream cannot be opened" if self.stream else "not a readable video")
+            raise InputError(f"{self.name}: {what}")
+        native = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        native = native if 0 < native < 1000 else 0.0
+        step = max(1, int(self.every_n))
+        if self.fps and native > 0:
+            step = max(1, int(round(native / self.fps)))
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        self.info = VideoInfo(self.name, width, height, native or None,
+                              count if count > 0 and not self.stream else None, step, self.stream)
+        self._cap = cap
+        return self.info
+
+    def __iter__(self) -> Iterator[VideoFrame]:
+        self.open()
+        frames = self._frames()
+        return _prefetched(frames, self.prefetch) if self.prefetch > 0 else frames
+
+    def _frames(self) -> Generator[VideoFrame, None, None]:
+        cap, info = self._cap, self.info
+        self._cap = None
+        if cap is None or info is None:
+            raise InputError(f"{self.name}: a video reader gives its frames once")
+        started = time.monotonic()
+        try:
+            index, produced = 0, 0
+            while cap.grab():
+                if index % info.step == 0:
+                    ok, frame = cap.retrieve()
+                    if not ok or frame is None:
+                        break
+                    produced += 1
+                    t = self._time(cap, index, started, info.fps)
+                    yield VideoFrame(index, t, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                index += 1
+            if produced == 0:
+                raise InputError(f"{self.name}: no frame could be decoded")
+        finally:
+            cap.release()
+
+    def _time(self, cap, index: int, started: float, fps: float | None) -> float:
+        if self.camera is not None:
+            t = time.monotonic() - started
+        elif self.stream and cap.get(cv2.CAP_PROP_POS_MSEC) > 0:
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        elif fps:
+            t = index / fps
+        else:
+            t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+        return round(float(t), 3)
+
+    def close(self) -> None:
+        """Release a source that was opened and not read."""
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+_END = object()
+
+
+def _prefetched(items: Generator, size: int) -> Iterator:
+    """``items`` produced by a background thread at most ``size`` ahead; its exceptions are raised here, and closing
+    this iterator stops the thread (and closes ``items``)."""
+    buffer: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+        finally:
+            items.close()
+
+    worker = threading.Thread(target=work, name="faceocc-video-reader", daemon=True)
+    worker.start()
     try:
-        native = cap.get(cv2.CAP_PROP_FPS) or 0.0
-        step = max(1, int(every_n))
-        if fps and native > 0:
-            step = max(1, int(round(native / fps)))
-        index, produced = 0, 0
         while True:
-            ok = cap.grab()
-            if not ok:
-                break
-            if index % step == 0:
-                ok, frame = cap.retrieve()
-                if not ok or frame is None:
-                    break
-                t = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                if native > 0:
-                    t = index / native
-                produced += 1
-                yield VideoFrame(index=index, time_s=round(float(t), 3), image=frame[:, :, ::-1].copy())
-            index += 1
-        if produced == 0:
-            raise InputError(f"{path}: no frame could be decoded")
+            item = buffer.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
     finally:
-        cap.release()
+        stop.set()
+        worker.join(timeout=10)
+
+
+def iter_video(source, every_n: int = 1, fps: float | None = None, prefetch: int = 0) -> Iterator[VideoFrame]:
+    """Frames of a video as RGB arrays: every ``every_n``-th frame, or about ``fps`` frames per second (a file, a
+    camera or a stream URL; see :class:`VideoReader`)."""
+    yield from VideoReader(source, every_n=every_n, fps=fps, prefetch=prefetch)
 
 
 def expand_inputs(items: list[str], recursive: bool = True) -> tuple[list[Path], list[tuple[str, str]]]:

@@ -18,11 +18,13 @@ import numpy as np
 
 from .alignment import CROP_SIZE, crop_validity, estimate_transform, part_fractions, warp_crop
 from .detection import Detection, DetectorOptions, FaceDetector
-from .io import InputError, decode_image, iter_video, jpeg_size, load_image, read_encoded
+from .io import InputError, decode_image, jpeg_size, load_image, read_encoded
 from .measurement import FaceMeasurement, ModelScores
 from .model import OcclusionModel
 from .policy import PolicyOptions, decide, not_assessable_reason
+from .runtime import device_name
 from .schema import FaceResult, ImageResult, error_result
+from .video import VideoOptions, VideoRun
 
 
 #: JPEGs of at least this many pixels are decoded at 1/2, 1/4 or 1/8 of their size when the detector's finest pass
@@ -42,6 +44,8 @@ class AnalyzerOptions:
     keep_crops: keep each face's aligned crop in ``FaceResult.crop``.
     keep_maps: keep each face's occlusion map in ``FaceResult.occlusion_map``.
     keep_images: keep the decoded image in ``ImageResult.image`` (for drawing).
+    device: where the networks run: ``auto`` (CUDA when onnxruntime offers it, else the CPU), ``cpu`` or ``cuda``
+        (see :func:`faceocc.runtime.choose_providers`).
     """
 
     model: str | None = None
@@ -51,6 +55,7 @@ class AnalyzerOptions:
     keep_crops: bool = False
     keep_maps: bool = False
     keep_images: bool = False
+    device: str = "auto"
 
 
 class Analyzer:
@@ -70,8 +75,8 @@ class Analyzer:
         if options.threads and not options.detector.threads:
             options = replace(options, detector=replace(options.detector, threads=options.threads))
         self.options = options
-        self.detector = FaceDetector(options.detector)
-        self.model = OcclusionModel(options.model, threads=options.threads)
+        self.detector = FaceDetector(options.detector, device=options.device)
+        self.model = OcclusionModel(options.model, threads=options.threads, device=options.device)
 
     def close(self) -> None:
         """Release the onnxruntime sessions (the analyzer cannot be used afterwards)."""
@@ -213,17 +218,31 @@ class Analyzer:
             return list(self.analyze_many(source))
         return self.analyze(source)
 
-    # -- video -----------------------------------------------------------------------------------
-    def analyze_video(self, path: str | Path, every_n: int = 1, fps: float | None = None) -> Iterator[ImageResult]:
-        """Analyze frames of a video (every ``every_n``-th, or about ``fps`` per second); records carry frame and time."""
-        for frame in iter_video(path, every_n=every_n, fps=fps):
-            width, height = int(frame.image.shape[1]), int(frame.image.shape[0])
-            result = ImageResult(path=str(path), width=width, height=height, frame=frame.index, time_s=frame.time_s,
-                                 min_face_px=self.min_face_px(width, height))
-            result.faces = self.analyze_faces(frame.image)
-            if self.options.keep_images:
-                result.image = frame.image
-            yield result
+    # -- video -----------------------------------------------------------------------------------------------
+    def analyze_video(self, source, every_n: int = 1, fps: float | None = None, options: VideoOptions | None = None,
+                      **overrides) -> VideoRun:
+        """Analyze a video file, a camera (``0``, ``"camera:0"``) or a stream URL (``rtsp://...``): iterate the
+        returned :class:`faceocc.video.VideoRun` for one record per analysed frame (every ``every_n``-th, or about
+        ``fps`` per second; records carry frame, time and each face's ``track_id``), then call its ``summary()`` for
+        the tracks. ``options`` (:class:`faceocc.video.VideoOptions`), or its fields as keywords (``detect_every=1``),
+        say how faces are tracked. An unreadable video raises :class:`faceocc.io.InputError` when it is read."""
+        options = replace(options or VideoOptions(), **overrides)
+        return VideoRun(self, source, every_n=every_n, fps=fps, options=options)
+
+    def measure_frame(self, image: np.ndarray, detections: list[Detection], timings: dict | None = None
+                      ) -> tuple[list[FaceMeasurement], list[np.ndarray | None]]:
+        """:meth:`measure` and the aligned crops (None where a face was not classified); the seconds spent aligning
+        and classifying are added to ``timings``."""
+        photo = _Photo(image)
+        measured = self._measure(photo, detections)
+        if timings is not None:
+            timings.update(photo.timings)
+        return measured
+
+    @property
+    def device(self) -> str:
+        """Where the occlusion model runs: ``cuda`` or ``cpu``."""
+        return device_name(self.model.session.get_providers())
 
 
 class _Photo:

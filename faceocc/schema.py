@@ -53,6 +53,7 @@ FACE_FIELDS: dict[str, tuple[str, str]] = {
     "advice": ("array", "what the person can do, one sentence each"),
     "assessable": ("boolean", "false when the face is too small or its detection too uncertain"),
     "reason": ("string?", "why the face could not be assessed"),
+    "track_id": ("integer?", "video frames only: the face's track (the same person from frame to frame)"),
 }
 
 
@@ -81,6 +82,7 @@ class FaceResult:
     advice: list[str] = field(default_factory=list)
     assessable: bool = True
     reason: str | None = None
+    track_id: int | None = None  # video frames only
     occlusion_map: np.ndarray | None = field(default=None, repr=False, compare=False)  # M x M, canonical frame
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)  # aligned RGB crop
     measurement: Any = field(default=None, repr=False, compare=False)  # faceocc.measurement.FaceMeasurement
@@ -105,6 +107,8 @@ class FaceResult:
             "assessable": self.assessable,
             "reason": self.reason,
         }
+        if self.track_id is not None:
+            d["track_id"] = self.track_id
         if include_map and self.occlusion_map is not None:
             d["occlusion_map"] = np.round(self.occlusion_map, 3).tolist()
         return d
@@ -115,16 +119,17 @@ class FaceResult:
         row.update(det_score=_round(self.det_score), occluded=self.occluded, occlusion_score=_round(self.occlusion_score),
                    occluder=self.occluder or "", face_class=self.face_class, upper=self.upper, lower=self.lower,
                    coverage=_round(self.coverage), border=self.border, usable=self.usable, assessable=self.assessable,
-                   advice=" ".join(self.advice), reason=self.reason or "")
+                   advice=" ".join(self.advice), reason=self.reason or "",
+                   track_id="" if self.track_id is None else self.track_id)
         row.update({k: _round(v) for k, v in self.occluders.items()})
         row.update({k: _round(v) for k, v in self.parts.items()})
         return row
 
 
 #: CSV columns: one row per face (an image without faces, or one that could not be read, gets one row too)
-CSV_FIELDS = ["path", "frame", "time_s", "face", "x1", "y1", "x2", "y2", "det_score", "occluded", "occlusion_score",
-              "occluder", "face_class", *OCCLUDER_TYPES, *PART_NAMES, "upper", "lower", "coverage", "border", "usable",
-              "assessable", "advice", "reason", "error"]
+CSV_FIELDS = ["path", "frame", "time_s", "face", "track_id", "x1", "y1", "x2", "y2", "det_score", "occluded",
+              "occlusion_score", "occluder", "face_class", *OCCLUDER_TYPES, *PART_NAMES, "upper", "lower", "coverage",
+              "border", "usable", "assessable", "advice", "reason", "error"]
 
 
 @dataclass
@@ -153,9 +158,9 @@ class ImageResult:
         return min(classes, key=IMAGE_CLASS_ORDER.index)
 
     def to_dict(self, include_map: bool = False) -> dict:
-        d = {"path": self.path, "width": self.width, "height": self.height,
-             "min_face_px": None if self.min_face_px is None else int(np.ceil(self.min_face_px - 1e-6)),
-             "faces": [f.to_dict(include_map) for f in self.faces], "error": self.error}
+        d: dict[str, Any] = {"path": self.path, "width": self.width, "height": self.height,
+                             "min_face_px": None if self.min_face_px is None else int(np.ceil(self.min_face_px - 1e-6)),
+                             "faces": [f.to_dict(include_map) for f in self.faces], "error": self.error}
         if self.frame is not None:
             d["frame"] = self.frame
             d["time_s"] = self.time_s

@@ -1,5 +1,5 @@
-"""``faceocc analyze`` (a JSON record per image or video frame, CSV rows, crops, annotated copies) and
-``faceocc sort`` (face crops or whole images into one folder per class)."""
+"""``faceocc analyze`` (a JSON record per image or video frame, CSV rows, crops, annotated copies, per-track summaries
+of videos) and ``faceocc sort`` (face crops or whole images into one folder per class)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import math
 import shutil
 import sys
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Any
 
 import typer
 
@@ -17,9 +18,11 @@ from ..io import unique_path
 from . import options
 from .common import detection_size, fail, read_threshold_file
 
+DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
+
 
 def build_analyzer(model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, threads, keep_crops=False,
-                   keep_images=False, keep_maps=False, smallest_face=None):
+                   keep_images=False, keep_maps=False, smallest_face=None, device="auto"):
     """The Analyzer the options describe; a model that cannot be used or a bad option fails with exit code 2."""
     from ..detection import DetectorOptions
     from ..model import ModelError
@@ -29,27 +32,79 @@ def build_analyzer(model, threshold, score_threshold, det_size, min_face, eyegla
     try:
         analyzer_options = AnalyzerOptions(
             model=model, threads=threads, keep_crops=keep_crops, keep_images=keep_images, keep_maps=keep_maps,
+            device=device,
             detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size, smallest_face=smallest_face),
-            policy=PolicyOptions(occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, min_face_size=min_face))
+            policy=PolicyOptions(occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude,
+                                 min_face_size=min_face))
         return Analyzer(analyzer_options)
     except (ModelError, ValueError) as exc:
         fail(str(exc))
 
 
-def _open_outputs(jsonl: Optional[Path], csv_out: Optional[Path]):
-    """The JSON Lines handle (standard output without --jsonl) and the CSV handle and writer (None without --csv)."""
-    out_fh = open(unique_path(jsonl) if jsonl and jsonl.exists() else jsonl, "w") if jsonl else sys.stdout
-    csv_fh = csv_writer = None
-    if csv_out:
-        from ..schema import CSV_FIELDS
+@dataclass
+class _Outputs:
+    """Where the records go: JSON Lines (standard output without --jsonl) and CSV rows (without --csv: none)."""
 
-        csv_fh = open(unique_path(csv_out), "w", newline="")
-        csv_writer = csv.DictWriter(csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-        csv_writer.writeheader()
-    return out_fh, csv_fh, csv_writer
+    out: Any
+    csv_fh: Any = None
+    csv_writer: Any = None
+
+    @classmethod
+    def open(cls, jsonl: Path | None, csv_out: Path | None) -> _Outputs:
+        out_fh = open(unique_path(jsonl), "w") if jsonl else sys.stdout
+        outputs = cls(out_fh)
+        if csv_out:
+            from ..schema import CSV_FIELDS
+
+            outputs.csv_fh = open(unique_path(csv_out), "w", newline="")
+            outputs.csv_writer = csv.DictWriter(outputs.csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
+            outputs.csv_writer.writeheader()
+        return outputs
+
+    def write(self, result, include_map: bool = False, flush: bool = False) -> None:
+        self.out.write(result.to_json(include_map) + "\n")
+        if self.csv_writer:
+            self.csv_writer.writerows(result.csv_rows())
+        if flush:
+            self.out.flush()
+            if self.csv_fh:
+                self.csv_fh.flush()
+
+    def close(self) -> None:
+        if self.out is not sys.stdout:
+            self.out.close()
+        if self.csv_fh:
+            self.csv_fh.close()
 
 
-def _safe_stem(result, index: Optional[int] = None) -> str:
+@dataclass
+class _Job:
+    """One ``faceocc analyze`` run: its options, and what it has counted so far."""
+
+    analyzer: Any
+    outputs: _Outputs
+    every_n: int = 1
+    fps: float | None = None
+    video: dict = field(default_factory=dict)  # VideoOptions fields
+    include_map: bool = False
+    quiet: bool = False
+    crops: Path | None = None
+    annotate: Path | None = None
+    stats: Counter = field(default_factory=Counter)
+    errors: list = field(default_factory=list)
+    searched: set = field(default_factory=set)
+    runs: list = field(default_factory=list)  # the VideoRun of every video
+
+    def record(self, result, flush: bool = False) -> None:
+        """Write one record and count it."""
+        self.outputs.write(result, self.include_map, flush)
+        if result.error:
+            self.errors.append(result.error)
+        else:
+            _count_and_save(result, self.stats, self.searched, self.crops, self.annotate)
+
+
+def _safe_stem(result, index: int | None = None) -> str:
     stem = Path(result.path).stem if result.path else "image"
     if result.frame is not None:
         stem += f"_f{result.frame:06d}"
@@ -58,7 +113,7 @@ def _safe_stem(result, index: Optional[int] = None) -> str:
     return stem
 
 
-def _count_and_save(result, stats: Counter, searched: set, crops: Optional[Path], annotate: Optional[Path]) -> None:
+def _count_and_save(result, stats: Counter, searched: set, crops: Path | None, annotate: Path | None) -> None:
     """Count one analysed image in the summary and save its crops and annotated copy."""
     stats["images"] += 1
     if result.min_face_px is not None:
@@ -79,7 +134,8 @@ def _count_and_save(result, stats: Counter, searched: set, crops: Optional[Path]
 
         from ..draw import draw_result
 
-        cv2.imwrite(str(unique_path(annotate / f"{_safe_stem(result)}.jpg")), draw_result(result.image, result)[:, :, ::-1])
+        image = draw_result(result.image, result)[:, :, ::-1]
+        cv2.imwrite(str(unique_path(annotate / f"{_safe_stem(result)}.jpg")), image)
 
 
 def _searched_line(sizes: set[int]) -> str:
@@ -94,117 +150,171 @@ def _searched_line(sizes: set[int]) -> str:
     return f"faces of {span} and larger were searched for{note}"
 
 
-def _print_summary(stats: Counter, errors: list[str], searched: set) -> None:
+def _print_summary(job: _Job) -> None:
+    stats, errors = job.stats, job.errors
     parts = [f"{stats['images']} image(s)/frame(s)", f"{stats['faces']} face(s)", f"{stats['occluded']} occluded"]
     parts += [f"{k} {v}" for k, v in sorted(stats.items()) if k.startswith("by ")]
     if stats["not assessable"]:
         parts.append(f"{stats['not assessable']} not assessable")
+    if job.runs:
+        parts.append(f"{sum(len(run.tracks) for run in job.runs)} track(s) in {len(job.runs)} video(s)")
     parts.append(f"{len(errors)} error(s)")
     typer.echo("summary: " + ", ".join(parts), err=True)
-    if searched:
-        typer.echo(f"  {_searched_line(searched)}", err=True)
+    if job.searched:
+        typer.echo(f"  {_searched_line(job.searched)}", err=True)
+    typer.echo(f"  networks ran on: {job.analyzer.device}", err=True)
     for e in errors[:10]:
         typer.echo(f"  error: {e}", err=True)
 
 
-def _iter_results(analyzer, files, every_n, fps):
-    from ..io import InputError, is_video
-    from ..schema import error_result
-
-    for path in files:
-        if is_video(path):
-            try:
-                yield from analyzer.analyze_video(path, every_n=every_n, fps=fps)
-            except InputError as exc:
-                yield error_result(str(path), str(exc))
-            except Exception as exc:  # noqa: BLE001
-                yield error_result(str(path), f"{path}: {type(exc).__name__}: {exc}")
-        else:
-            yield from analyzer.analyze_many([path])
-
-
-def _write_results(analyzer, files, missing, writers, every_n, fps, include_map, quiet, crops, annotate):
-    """Write the record of every input (those that are missing first) and count them; returns (stats, errors, searched)."""
+def _analyze_video(job: _Job, source) -> None:
+    """Analyse one video file, camera or stream: a record per analysed frame (flushed at once for a stream), a
+    progress bar over the frames with the time left (when the frame count is known)."""
     from tqdm import tqdm
 
+    from ..io import InputError
     from ..schema import error_result
 
-    out_fh, csv_writer = writers
-    stats: Counter = Counter()
-    errors: list[str] = []
-    searched: set[int] = set()
+    run = job.analyzer.analyze_video(source, every_n=job.every_n, fps=job.fps, **job.video)
+    try:
+        info = run.info
+    except InputError as exc:
+        job.record(error_result(str(source), str(exc)))
+        return
+    job.runs.append(run)
+    bar = tqdm(total=info.frames_to_read, unit="frame", desc=Path(info.name).name if not info.stream else info.name,
+               disable=job.quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+    try:
+        for result in run:
+            job.record(result, flush=info.stream)
+            bar.update(1)
+    except InputError as exc:
+        job.record(error_result(str(source), str(exc)))
+    except Exception as exc:  # noqa: BLE001 - one bad video never stops a batch
+        job.record(error_result(str(source), f"{source}: {type(exc).__name__}: {exc}"))
+    finally:
+        bar.close()
+        run.close()
+
+
+def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None:
+    """Every input: those that are missing (an error record each), files (a progress bar over them), streams."""
+    from tqdm import tqdm
+
+    from ..io import is_video
+    from ..schema import error_result
+
     for item, reason in missing:
-        rec = error_result(item, f"{item}: {reason}")
-        out_fh.write(rec.to_json() + "\n")
-        if csv_writer:
-            csv_writer.writerows(rec.csv_rows())
-        errors.append(rec.error)
-    bar = tqdm(total=len(files), unit="file", disable=quiet or len(files) < 2 or not sys.stderr.isatty(), desc="analyze")
-    last_path = None
-    for result in _iter_results(analyzer, files, every_n, fps):
-        if result.path != last_path:
-            bar.update(1 if last_path is not None else 0)
-            last_path = result.path
-        out_fh.write(result.to_json(include_map) + "\n")
-        if csv_writer:
-            csv_writer.writerows(result.csv_rows())
-        if result.error:
-            errors.append(result.error)
-            continue
-        _count_and_save(result, stats, searched, crops, annotate)
-    if last_path is not None:
-        bar.update(1)
-    bar.close()
-    return stats, errors, searched
+        job.record(error_result(item, f"{item}: {reason}"))
+    bar = tqdm(total=len(files), unit="file", disable=job.quiet or len(files) < 2 or not sys.stderr.isatty(),
+               desc="analyze")
+    try:
+        for path in files:
+            if is_video(path):
+                _analyze_video(job, path)
+            else:
+                for result in job.analyzer.analyze_many([path]):
+                    job.record(result)
+            bar.update(1)
+    finally:
+        bar.close()
+    for source in streams:
+        _analyze_video(job, source)
+
+
+def _write_tracks(job: _Job, tracks: Path | None, tracks_csv: Path | None) -> None:
+    """The per-track summaries of the videos as JSON and/or CSV (a file that exists is never overwritten)."""
+    from ..tracking import write_tracks_csv, write_tracks_json
+
+    written = []
+    if tracks is not None:
+        written.append(write_tracks_json(unique_path(tracks), [run.summary() for run in job.runs]))
+    if tracks_csv is not None:
+        written.append(write_tracks_csv(unique_path(tracks_csv), [s for run in job.runs for s in run.summaries()]))
+    if written and not job.quiet:
+        count = sum(len(run.tracks) for run in job.runs)
+        typer.echo(f"{count} track(s) written to {' and '.join(str(p) for p in written)}", err=True)
+
+
+def _split_inputs(inputs: list[str] | None, camera: int | None):
+    """(files, streams, missing): cameras and URLs are streams; the rest are files, directories or patterns."""
+    from ..io import expand_inputs, is_stream
+
+    inputs = list(inputs or [])
+    if camera is not None:
+        inputs.append(f"camera:{camera}")
+    if not inputs:
+        fail("give at least one input (a photo, a folder, a video, a stream URL) or --camera N")
+    streams = [i for i in inputs if is_stream(i)]
+    files, missing = expand_inputs([i for i in inputs if not is_stream(i)])
+    return files, streams, missing
 
 
 def analyze(
-    inputs: List[str] = typer.Argument(..., help="Image files, directories (searched recursively), glob patterns, videos."),
-    jsonl: Optional[Path] = typer.Option(None, "--jsonl", help="Write JSON Lines here (default: standard output)."),
-    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write one CSV row per face here."),
-    annotate: Optional[Path] = typer.Option(None, help="Save annotated images (boxes, covered parts, verdict) here."),
-    crops: Optional[Path] = typer.Option(None, help="Save aligned face crops here."),
-    model: Optional[str] = options.model(),
-    threshold: Optional[float] = options.threshold(),
-    threshold_file: Optional[Path] = options.threshold_file(),
+    inputs: list[str] | None = typer.Argument(
+        None, help="Image files, directories (searched recursively), glob patterns, videos, stream URLs "
+                   "(rtsp://, http://, file://) or camera:N."),
+    jsonl: Path | None = typer.Option(None, "--jsonl", help="Write JSON Lines here (default: standard output)."),
+    csv_out: Path | None = typer.Option(None, "--csv", help="Write one CSV row per face here."),
+    annotate: Path | None = typer.Option(None, help="Save annotated images (boxes, covered parts, verdict) here."),
+    crops: Path | None = typer.Option(None, help="Save aligned face crops here."),
+    model: str | None = options.model(),
+    threshold: float | None = options.threshold(),
+    threshold_file: Path | None = options.threshold_file(),
     score_threshold: float = options.score_threshold(),
-    det_size: Optional[int] = options.det_size(),
+    det_size: int | None = options.det_size(),
     fast: bool = options.fast(),
-    smallest_face: Optional[int] = options.smallest_face(),
+    smallest_face: int | None = options.smallest_face(),
     min_face: int = options.min_face(),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
-    every_n: int = typer.Option(1, help="Videos: analyze every N-th frame."),
-    fps: Optional[float] = typer.Option(None, help="Videos: analyze about this many frames per second."),
+    every_n: int = typer.Option(1, min=1, help="Videos: analyze every N-th frame."),
+    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second."),
+    detect_every: int | None = typer.Option(
+        None, min=1, help="Videos: run the face detector on every N-th analysed frame and follow the faces by optical "
+                          "flow in between (re-detecting wherever a face is lost); 1: detect on every frame. "
+                          "Default 10."),
+    smooth: float | None = typer.Option(
+        None, min=0.01, max=1.0, help="Videos: weight of the newest frame in each track's moving average of the "
+                                      "scores (1: no smoothing). Default 0.3."),
+    tracks: Path | None = typer.Option(None, "--tracks", help="Videos: write the per-track summary here as JSON."),
+    tracks_csv: Path | None = typer.Option(None, "--tracks-csv", help="Videos: write the per-track summary as CSV."),
+    camera: int | None = typer.Option(None, "--camera", min=0, help="Analyse this webcam (as input camera:N)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     include_map: bool = typer.Option(False, "--include-map", help="Add each face's occlusion map to the JSON."),
     threads: int = options.threads(),
     quiet: bool = options.quiet("No progress bar or summary."),
 ):
-    """Analyze photos and videos: one JSON record per image (or video frame) with every face's occlusion report."""
-    from ..io import expand_inputs
+    """Analyze photos and videos: one JSON record per image (or video frame) with every face's occlusion report.
 
+    Videos (files, cameras, stream URLs) are tracked: each face of a frame has a track_id, its scores are smoothed
+    along the track, and --tracks / --tracks-csv write a summary per track (frames, time span, share occluded, main
+    occluder, best usable frame). Streams are read until they end (Ctrl-C stops a camera; the summary is still
+    written), each record written as soon as its frame is analysed. No existing file is overwritten.
+    """
     if threshold_file is not None:
         threshold = read_threshold_file(threshold_file)
     det_size = detection_size(det_size, fast, smallest_face)
-    files, missing = expand_inputs(inputs)
+    files, streams, missing = _split_inputs(inputs, camera)
+    video = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
     analyzer = build_analyzer(model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, threads,
                               keep_crops=crops is not None, keep_images=annotate is not None,
-                              keep_maps=annotate is not None or include_map, smallest_face=smallest_face)
+                              keep_maps=annotate is not None or include_map, smallest_face=smallest_face,
+                              device=device)
     for out_dir in (annotate, crops):
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-    out_fh, csv_fh, csv_writer = _open_outputs(jsonl, csv_out)
+    job = _Job(analyzer, _Outputs.open(jsonl, csv_out), every_n, fps, video, include_map, quiet, crops, annotate)
     try:
-        stats, errors, searched = _write_results(analyzer, files, missing, (out_fh, csv_writer), every_n, fps, include_map,
-                                                 quiet, crops, annotate)
+        _analyze_inputs(job, files, streams, missing)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the results so far are written", err=True)
     finally:
-        if out_fh is not sys.stdout:
-            out_fh.close()
-        if csv_fh:
-            csv_fh.close()
+        job.outputs.close()
+    _write_tracks(job, tracks, tracks_csv)
     if not quiet:
-        _print_summary(stats, errors, searched)
-    if errors:
-        typer.echo(f"{len(errors)} input(s) could not be read", err=True)
+        _print_summary(job)
+    if job.errors:
+        typer.echo(f"{len(job.errors)} input(s) could not be read", err=True)
         raise typer.Exit(1)
 
 
@@ -235,15 +345,17 @@ def _sort_result(result, outdir: Path, whole_image: bool, crop_size: int, counts
 
 
 def sort(
-    inputs: List[str] = typer.Argument(..., help="Images, directories or globs (the last argument is OUTDIR)."),
-    whole_image: bool = typer.Option(False, "--whole-image", help="Copy whole images (by their most occluded face) instead of face crops."),
-    model: Optional[str] = options.model(),
-    threshold: Optional[float] = options.threshold(),
+    inputs: list[str] = typer.Argument(..., help="Images, directories or globs (the last argument is OUTDIR)."),
+    whole_image: bool = typer.Option(False, "--whole-image",
+                                     help="Copy whole images (by their most occluded face) instead of face crops."),
+    model: str | None = options.model(),
+    threshold: float | None = options.threshold(),
     min_face: int = options.min_face("Faces smaller than this go to 'not_assessable'."),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
     crop_size: int = typer.Option(224, help="Side of the saved face crops (pixels)."),
 ):
-    """Sort faces into OUTDIR/<class>/ folders: clean, eyeglasses, mask, sunglasses, hand, other, not_assessable, no_face.
+    """Sort faces into OUTDIR/<class>/ folders: clean, eyeglasses, mask, sunglasses, hand, other, not_assessable,
+    no_face.
 
     Nothing existing is overwritten: a name that is taken gets a numbered suffix.
     """
@@ -262,7 +374,8 @@ def sort(
             errors.append(result.error)
             continue
         _sort_result(result, Path(outdir), whole_image, crop_size, counts)
-    typer.echo("sorted: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing") + f"; {len(errors)} error(s)", err=True)
+    sorted_counts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
+    typer.echo(f"sorted: {sorted_counts}; {len(errors)} error(s)", err=True)
     for e in errors[:10]:
         typer.echo(f"  error: {e}", err=True)
     if errors:

@@ -22,7 +22,8 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-_JSON_TYPES: dict[str, Any] = {"array": list, "number": float, "boolean": bool, "string": str, "object": dict}
+_JSON_TYPES: dict[str, Any] = {"array": list, "number": float, "integer": int, "boolean": bool, "string": str,
+                               "object": dict}
 #: the element types of the array and object fields of a face (the field table names the JSON type only)
 _FIELD_TYPES: dict[str, Any] = {"box": list[float], "landmarks": list[list[float]], "advice": list[str],
                                 "occluders": dict[str, float], "parts": dict[str, float]}
@@ -33,7 +34,8 @@ def face_model() -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for name, (kind, description) in FACE_FIELDS.items():
         base = _FIELD_TYPES.get(name, _JSON_TYPES[kind.rstrip("?")])
-        fields[name] = ((base | None, Field(description=description)) if kind.endswith("?")
+        # a nullable field may also be left out (track_id: video frames only)
+        fields[name] = ((base | None, Field(None, description=description)) if kind.endswith("?")
                         else (base, Field(description=description)))
     fields["occlusion_map"] = (list[list[float]] | None, Field(None, description="with include_map=true"))
     fields["overlay"] = (dict | None, Field(None, description="with overlay=true: heat PNG and where to draw it (image pixels)"))

@@ -1,0 +1,213 @@
+"""Videos analysed as videos: faces tracked across frames, their scores smoothed along each track, a summary per track.
+
+:meth:`faceocc.Analyzer.analyze_video` gives a :class:`VideoRun`: iterate it for one
+:class:`~faceocc.schema.ImageResult` per analysed frame (each face with its ``track_id``), then ask it for the
+per-track summaries.
+
+How a frame is analysed:
+
+1. The detector runs every ``detect_every`` analysed frames (the first one included), and on any frame where the
+   optical flow loses a face. In between, each face of the previous frame is carried to this one by optical flow
+   (:class:`faceocc.flow.LandmarkFlow`: its landmarks and box move with the face), and is aligned and classified on
+   the carried landmarks: every frame gets its result.
+2. On a detector run, :class:`faceocc.tracking.Tracker` gives each detection a track (matching the detections with
+   the tracks' positions carried to this frame). A face the detector misses but the flow still follows (an occluded
+   face the detector misses for a moment) stays until ``max_missed`` runs in a row have missed it.
+3. The model's outputs are smoothed along the track (:func:`faceocc.tracking.smooth_scores`) and the face's verdict is
+   :func:`faceocc.policy.decide` on the frame's measurement carrying the smoothed outputs.
+
+>>> run = analyzer.analyze_video("clip.mp4")
+>>> for result in run: ...
+>>> run.summary()["tracks"]
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .detection import Detection
+from .flow import LandmarkFlow
+from .io import VideoInfo, VideoReader
+from .measurement import FaceMeasurement
+from .policy import decide
+from .schema import FaceResult, ImageResult
+from .tracking import (
+    DEFAULT_IOU,
+    DEFAULT_MAX_MISSED,
+    DEFAULT_SMOOTH,
+    Track,
+    Tracker,
+    TrackSummary,
+    box_iou,
+    smooth_scores,
+)
+
+#: the detector runs on every DEFAULT_DETECT_EVERY-th analysed frame by default (and wherever the flow loses a face):
+#: at 30 frames per second a face that comes into view is found within a third of a second, and the detector, the
+#: costliest step, runs on a tenth of the frames
+DEFAULT_DETECT_EVERY = 10
+#: frames decoded ahead of the analysis in a background thread
+DEFAULT_PREFETCH = 4
+
+
+@dataclass(frozen=True)
+class VideoOptions:
+    """How a video is analysed.
+
+    detect_every: run the detector on every N-th analysed frame (1: on every frame, no optical flow); faces are
+        carried by optical flow in between, and the detector also runs where the flow loses a face.
+    smooth: weight of the newest frame in the moving average of a track's scores (1: no smoothing).
+    max_missed: a track ends after this many detector runs in a row that miss its face.
+    iou_threshold: a detection continues a track whose box it overlaps this much (or whose landmarks are close).
+    prefetch: frames decoded ahead in a background thread (0: decode in the analysing thread).
+    """
+
+    detect_every: int = DEFAULT_DETECT_EVERY
+    smooth: float = DEFAULT_SMOOTH
+    max_missed: int = DEFAULT_MAX_MISSED
+    iou_threshold: float = DEFAULT_IOU
+    prefetch: int = DEFAULT_PREFETCH
+
+    def __post_init__(self):
+        if self.detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {self.detect_every}")
+        if not 0.0 < self.smooth <= 1.0:
+            raise ValueError(f"smooth must be within (0, 1], got {self.smooth}")
+        if self.max_missed < 1:
+            raise ValueError(f"max_missed must be at least 1, got {self.max_missed}")
+        if not 0.0 < self.iou_threshold <= 1.0:
+            raise ValueError(f"iou_threshold must be within (0, 1], got {self.iou_threshold}")
+        if self.prefetch < 0:
+            raise ValueError(f"prefetch must be >= 0, got {self.prefetch}")
+
+
+class VideoRun:
+    """One video (a file, a camera or a stream URL) being analysed; iterate it once for the frames' results.
+
+    ``analyzer`` is a :class:`faceocc.Analyzer` (its detector, its ``measure_frame``, its policy and model threshold).
+    """
+
+    def __init__(self, analyzer, source, every_n: int = 1, fps: float | None = None,
+                 options: VideoOptions | None = None):
+        self.analyzer = analyzer
+        self.options = options or VideoOptions()
+        self.reader = VideoReader(source, every_n=every_n, fps=fps, prefetch=self.options.prefetch)
+        self.path = self.reader.name
+        self.tracker = Tracker(self.options.max_missed, self.options.iou_threshold)
+        self.flow = LandmarkFlow() if self.options.detect_every > 1 else None
+        self.tracks: dict[int, TrackSummary] = {}
+        self.frames = 0  # frames analysed so far
+        self.detector_runs = 0
+        self._since_detect: int | None = None
+        self._live: list[Track] = []  # the tracks of the last frame's result
+        self._min_face: dict[tuple[int, int], float] = {}
+
+    @property
+    def info(self) -> VideoInfo:
+        """What is known of the video before reading it (opens it; :class:`faceocc.io.InputError` if it cannot)."""
+        return self.reader.open()
+
+    def __iter__(self) -> Iterator[ImageResult]:
+        for frame in self.reader:
+            yield self.analyze_frame(frame.image, frame.index, frame.time_s)
+
+    def close(self) -> None:
+        self.reader.close()
+
+    # -- one frame ----------------------------------------------------------------------------------------------------
+    def analyze_frame(self, image: np.ndarray, index: int, time_s: float | None) -> ImageResult:
+        """The result of the next frame of the video (RGB): its faces located, tracked, measured and decided."""
+        timings: dict[str, float] = {}
+        height, width = image.shape[:2]
+        placed = self._locate(image, timings)
+        measured, crops = self.analyzer.measure_frame(image, [d for _, d in placed], timings)
+        result = ImageResult(path=self.path, width=width, height=height, frame=index, time_s=time_s,
+                             min_face_px=self._min_face_px(width, height))
+        result.faces = [self._decide(track, m, crop, index, time_s)
+                        for (track, _), m, crop in zip(placed, measured, crops)]
+        result.timings = timings
+        if self.analyzer.options.keep_images:
+            result.image = image
+        self.frames += 1
+        return result
+
+    def _locate(self, image: np.ndarray, timings: dict[str, float]) -> list[tuple[Track, Detection]]:
+        """The faces of this frame, each with its track: carried by the flow, or found by a detector run."""
+        t = time.perf_counter()
+        lost: list[Track] = []
+        if self.flow is not None:
+            self.flow.next_frame(image)
+            lost = self.flow.propagate(self._live)
+        timings["track"] = time.perf_counter() - t
+        since = self._since_detect
+        if since is not None and since + 1 < self.options.detect_every and not lost:
+            self._since_detect = since + 1
+            return [(track, _as_detection(track, image.shape)) for track in self._live]
+        t = time.perf_counter()
+        detections = self.analyzer.detector.detect(image)
+        timings["detect"] = time.perf_counter() - t
+        self._since_detect, self.detector_runs = 0, self.detector_runs + 1
+        followed = [track for track in self._live if track not in lost]
+        found, missed = self.tracker.update([d.box for d in detections], [d.landmarks for d in detections],
+                                            [d.score for d in detections])
+        placed = list(zip(found, detections))
+        boxes = np.array([d.box for d in detections]).reshape(-1, 4)
+        for track in missed:  # missed by the detector, still followed by the flow
+            if track in followed and not (len(boxes) and box_iou(track.box[None], boxes).max() >= 0.3):
+                placed.append((track, _as_detection(track, image.shape)))
+        if self.flow is not None:
+            self.flow.seed(found)
+        self._live = [track for track, _ in placed]
+        return placed
+
+    def _decide(self, track: Track, m: FaceMeasurement, crop, index: int, time_s: float | None) -> FaceResult:
+        """The verdict of one tracked face: :func:`faceocc.policy.decide` on the measurement with the track's
+        smoothed model outputs; counted in the track's summary."""
+        raw = m.scores
+        if raw is not None:
+            track.scores = smooth_scores(track.scores, raw, self.options.smooth)
+            m = replace(m, scores=track.scores)
+        face = decide(m, self.analyzer.options.policy, self.analyzer.model.threshold)
+        face.track_id = track.id
+        if not self.analyzer.options.keep_maps:
+            face.occlusion_map = None
+        if self.analyzer.options.keep_crops:
+            face.crop = crop
+        summary = self.tracks.get(track.id)
+        if summary is None:
+            summary = self.tracks[track.id] = TrackSummary(track.id, self.path)
+        summary.add(index, time_s, face, None if raw is None else raw.occlusion_score)
+        return face
+
+    def _min_face_px(self, width: int, height: int) -> float:
+        if (width, height) not in self._min_face:
+            self._min_face[width, height] = self.analyzer.min_face_px(width, height)
+        return self._min_face[width, height]
+
+    # -- the summary --------------------------------------------------------------------------------------------------
+    def summaries(self) -> list[TrackSummary]:
+        """One summary per track seen so far, in the order the tracks started."""
+        return [self.tracks[k] for k in sorted(self.tracks)]
+
+    def summary(self) -> dict[str, Any]:
+        """The video and its tracks: ``{"path", "frames", "fps", "width", "height", "detector_runs", "tracks"}``."""
+        info = self.reader.info
+        return {"path": self.path, "frames": self.frames, "fps": None if info is None else info.fps,
+                "width": None if info is None else info.width, "height": None if info is None else info.height,
+                "detector_runs": self.detector_runs, "tracks": [s.to_dict() for s in self.summaries()]}
+
+
+def _as_detection(track: Track, shape) -> Detection:
+    """A tracked face as a detection of this frame: its carried box (clipped to the frame), landmarks and the score of
+    its last detection."""
+    height, width = shape[:2]
+    box = np.clip(track.box, [0, 0, 0, 0], [width, height, width, height]).astype(np.float32)
+    return Detection(box=box, score=float(track.det_score), landmarks=track.landmarks.astype(np.float32))
+
+
+__all__ = ["DEFAULT_DETECT_EVERY", "VideoOptions", "VideoRun"]

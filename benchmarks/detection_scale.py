@@ -26,7 +26,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--threads", type=int, default=1, help="onnxruntime (and OpenCV) threads (default 1)")
     p.add_argument("--runs", type=int, default=5, help="timed runs per photo and mode (default 5)")
     p.add_argument("--quick", action="store_true", help="leave out the 24 MP photo")
@@ -37,8 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     cv2.setNumThreads(max(1, args.threads))
     from faceocc.evaluate.bench import bench_detection_scale, format_scale_table
 
-    result = bench_detection_scale(threads=args.threads, runs=args.runs, quick=args.quick,
-                                   log=lambda m: print(m, file=sys.stderr, flush=True))
+    result = bench_detection_scale(
+        threads=args.threads, runs=args.runs, quick=args.quick, log=lambda m: print(m, file=sys.stderr, flush=True)
+    )
     print(format_scale_table(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

@@ -55,8 +55,12 @@ def png_bomb(width: int = 50_000, height: int = 50_000) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 1024)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
 
 
 def rss_mib(pid: int) -> float:
@@ -80,9 +84,25 @@ class Server:
     def __init__(self, args):
         self.port = args.port or free_port()
         self.url = f"http://{HOST}:{self.port}"
-        cmd = [sys.executable, "-m", "faceocc.cli", "serve", "--host", HOST, "--port", str(self.port),
-               "--max-concurrency", str(args.max_concurrency), "--timeout", str(args.server_timeout),
-               "--max-upload-mb", str(args.max_upload_mb), "--log-level", "warning", "--no-access-log"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "faceocc.cli",
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+            "--max-concurrency",
+            str(args.max_concurrency),
+            "--timeout",
+            str(args.server_timeout),
+            "--max-upload-mb",
+            str(args.max_upload_mb),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
         if args.workers:
             cmd += ["--workers", str(args.workers)]
         env = dict(os.environ)
@@ -125,6 +145,7 @@ async def run_level(url: str, body: bytes, concurrency: int, total: int, time_ca
     deadline = time.perf_counter() + time_cap
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+
         async def worker():
             nonlocal remaining
             while remaining > 0 and time.perf_counter() < deadline:
@@ -142,11 +163,19 @@ async def run_level(url: str, body: bytes, concurrency: int, total: int, time_ca
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
     done = sum(statuses.values())
-    return {"concurrency": concurrency, "requests": done, "ok": statuses.get(200, 0), "statuses": statuses,
-            "transport_errors": len(errors), "error_samples": errors[:3], "seconds": round(elapsed, 2),
-            "throughput_rps": round(statuses.get(200, 0) / elapsed, 2) if elapsed else 0.0,
-            "p50_ms": round(pct(latencies, 50) * 1000, 1), "p99_ms": round(pct(latencies, 99) * 1000, 1),
-            "mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None}
+    return {
+        "concurrency": concurrency,
+        "requests": done,
+        "ok": statuses.get(200, 0),
+        "statuses": statuses,
+        "transport_errors": len(errors),
+        "error_samples": errors[:3],
+        "seconds": round(elapsed, 2),
+        "throughput_rps": round(statuses.get(200, 0) / elapsed, 2) if elapsed else 0.0,
+        "p50_ms": round(pct(latencies, 50) * 1000, 1),
+        "p99_ms": round(pct(latencies, 99) * 1000, 1),
+        "mean_ms": round(statistics.fmean(latencies) * 1000, 1) if latencies else None,
+    }
 
 
 def raw_exchange(port: int, payload: bytes, stall: float = 0.0, read_timeout: float = 15.0) -> str:
@@ -166,8 +195,14 @@ def raw_exchange(port: int, payload: bytes, stall: float = 0.0, read_timeout: fl
             reply += chunk
             if b"\r\n\r\n" in reply:
                 head, _, rest = reply.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), None)
+                length = next(
+                    (
+                        int(line.split(b":", 1)[1])
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length:")
+                    ),
+                    None,
+                )
                 if length is not None and len(rest) >= length:
                     break
     text = reply.decode("latin-1")
@@ -180,17 +215,71 @@ def fault_cases(server: Server, photo: bytes, args) -> list[dict]:
     url = server.url
     big = os.urandom(int((args.max_upload_mb + 1) * 1024 * 1024))
     cases = [
-        ("corrupt upload", 422, "unreadable_image", lambda c: c.post("/v1/analyze", content=os.urandom(20000), headers={"content-type": "image/jpeg"})),
-        ("truncated JPEG", 422, "unreadable_image", lambda c: c.post("/v1/analyze", content=photo[:len(photo) // 50], headers={"content-type": "image/jpeg"})),
-        ("corrupt multipart file", 422, "unreadable_image", lambda c: c.post("/v1/analyze", files={"file": ("x.jpg", b"\xff\xd8garbage", "image/jpeg")})),
-        ("empty body", 400, "empty_body", lambda c: c.post("/v1/analyze", content=b"", headers={"content-type": "application/octet-stream"})),
-        ("wrong content type (json)", 415, "unsupported_media_type", lambda c: c.post("/v1/analyze", json={"image": "x"})),
-        ("wrong content type (text)", 415, "unsupported_media_type", lambda c: c.post("/v1/analyze", content=b"hello", headers={"content-type": "text/plain"})),
+        (
+            "corrupt upload",
+            422,
+            "unreadable_image",
+            lambda c: c.post("/v1/analyze", content=os.urandom(20000), headers={"content-type": "image/jpeg"}),
+        ),
+        (
+            "truncated JPEG",
+            422,
+            "unreadable_image",
+            lambda c: c.post("/v1/analyze", content=photo[: len(photo) // 50], headers={"content-type": "image/jpeg"}),
+        ),
+        (
+            "corrupt multipart file",
+            422,
+            "unreadable_image",
+            lambda c: c.post("/v1/analyze", files={"file": ("x.jpg", b"\xff\xd8garbage", "image/jpeg")}),
+        ),
+        (
+            "empty body",
+            400,
+            "empty_body",
+            lambda c: c.post("/v1/analyze", content=b"", headers={"content-type": "application/octet-stream"}),
+        ),
+        (
+            "wrong content type (json)",
+            415,
+            "unsupported_media_type",
+            lambda c: c.post("/v1/analyze", json={"image": "x"}),
+        ),
+        (
+            "wrong content type (text)",
+            415,
+            "unsupported_media_type",
+            lambda c: c.post("/v1/analyze", content=b"hello", headers={"content-type": "text/plain"}),
+        ),
         ("multipart without file", 400, "missing_file", lambda c: c.post("/v1/analyze", files={"note": (None, "hi")})),
-        ("oversized body", 413, "payload_too_large", lambda c: c.post("/v1/analyze", content=big, headers={"content-type": "image/jpeg"})),
-        ("oversized body, chunked", 413, "payload_too_large", lambda c: c.post("/v1/analyze", content=iter([big[i:i + 65536] for i in range(0, len(big), 65536)]), headers={"content-type": "image/jpeg"})),
-        ("oversized image (50000x50000 PNG header)", 413, "image_too_large", lambda c: c.post("/v1/analyze", content=png_bomb(), headers={"content-type": "image/png"})),
-        ("bad parameter", 422, "invalid_parameter", lambda c: c.post("/v1/analyze", content=photo, params={"threshold": "high"})),
+        (
+            "oversized body",
+            413,
+            "payload_too_large",
+            lambda c: c.post("/v1/analyze", content=big, headers={"content-type": "image/jpeg"}),
+        ),
+        (
+            "oversized body, chunked",
+            413,
+            "payload_too_large",
+            lambda c: c.post(
+                "/v1/analyze",
+                content=iter([big[i : i + 65536] for i in range(0, len(big), 65536)]),
+                headers={"content-type": "image/jpeg"},
+            ),
+        ),
+        (
+            "oversized image (50000x50000 PNG header)",
+            413,
+            "image_too_large",
+            lambda c: c.post("/v1/analyze", content=png_bomb(), headers={"content-type": "image/png"}),
+        ),
+        (
+            "bad parameter",
+            422,
+            "invalid_parameter",
+            lambda c: c.post("/v1/analyze", content=photo, params={"threshold": "high"}),
+        ),
         ("unknown endpoint", 404, "not_found", lambda c: c.get("/v1/unknown")),
     ]
     out = []
@@ -206,16 +295,26 @@ def fault_cases(server: Server, photo: bytes, args) -> list[dict]:
             out.append(_fault_record(name, want_status, want_code, status, code, t, url))
     # slow client: headers and 3 bytes of a 100 kB body, then nothing
     t = time.perf_counter()
-    reply = raw_exchange(server.port, b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
-                         b"Content-Length: 100000\r\n\r\n\xff\xd8\xff", read_timeout=args.server_timeout + 10)
+    reply = raw_exchange(
+        server.port,
+        b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+        b"Content-Length: 100000\r\n\r\n\xff\xd8\xff",
+        read_timeout=args.server_timeout + 10,
+    )
     status = int(reply.split()[1]) if reply.startswith("HTTP/1.1") else None
-    code = json.loads(reply.split(" ", 3)[-1][reply.split(" ", 3)[-1].find("{"):]).get("error", {}).get("code") if "{" in reply else None
+    code = (
+        json.loads(reply.split(" ", 3)[-1][reply.split(" ", 3)[-1].find("{") :]).get("error", {}).get("code")
+        if "{" in reply
+        else None
+    )
     out.append(_fault_record("slow client (stalls mid-body)", 408, "request_timeout", status, code, t, url))
     # a client that hangs up halfway through its upload: no answer is possible; the service must not mind
     t = time.perf_counter()
     with socket.create_connection((HOST, server.port), timeout=5) as s:
-        s.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
-                  b"Content-Length: 200000\r\n\r\n" + photo[:5000])
+        s.sendall(
+            b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+            b"Content-Length: 200000\r\n\r\n" + photo[:5000]
+        )
     time.sleep(0.2)
     out.append(_fault_record("client hangs up mid-upload", None, None, None, None, t, url))
     return out
@@ -226,10 +325,20 @@ def _fault_record(name, want_status, want_code, status, code, t0, url) -> dict:
 
     seconds = time.perf_counter() - t0
     healthy = httpx.get(url + "/health", timeout=10).status_code == 200
-    ok_after = httpx.post(url + "/v1/analyze", content=PHOTO, headers={"content-type": "image/jpeg"}, timeout=30).status_code == 200
+    ok_after = (
+        httpx.post(url + "/v1/analyze", content=PHOTO, headers={"content-type": "image/jpeg"}, timeout=30).status_code
+        == 200
+    )
     passed = status == want_status and code == want_code and healthy and ok_after
-    return {"case": name, "status": status, "code": code, "expected": [want_status, want_code], "seconds": round(seconds, 2),
-            "healthy_after": healthy and ok_after, "passed": passed}
+    return {
+        "case": name,
+        "status": status,
+        "code": code,
+        "expected": [want_status, want_code],
+        "seconds": round(seconds, 2),
+        "healthy_after": healthy and ok_after,
+        "passed": passed,
+    }
 
 
 PHOTO = b""
@@ -237,7 +346,9 @@ PHOTO = b""
 
 def main(argv=None) -> int:
     global PHOTO
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--port", type=int, default=0, help="loopback port (0: a free one)")
     p.add_argument("--requests", type=int, default=200, help="requests per concurrency level")
     p.add_argument("--levels", default="1,4,16", help="concurrency levels (each at most --max-concurrency)")
@@ -246,7 +357,9 @@ def main(argv=None) -> int:
     p.add_argument("--overload", type=int, default=200, help="requests of the burst above the limit (0: skip)")
     p.add_argument("--max-concurrency", type=int, default=16, help="the server's in-flight limit")
     p.add_argument("--workers", type=int, default=0, help="the server's analysis threads (0: its default)")
-    p.add_argument("--server-timeout", type=float, default=3.0, help="the server's --timeout (slow-client case waits this long)")
+    p.add_argument(
+        "--server-timeout", type=float, default=3.0, help="the server's --timeout (slow-client case waits this long)"
+    )
     p.add_argument("--max-upload-mb", type=float, default=2.0, help="the server's --max-upload-mb")
     p.add_argument("--time-cap", type=float, default=180.0, help="seconds at most per phase")
     p.add_argument("--json", type=Path, help="also write the report here")
@@ -267,16 +380,22 @@ def main(argv=None) -> int:
         pid = server.proc.pid
         report["rss_mib_start"] = round(rss_mib(pid), 1)
         asyncio.run(run_level(server.url, PHOTO, 2, 20, 60))  # warm-up
-        print(f"server {server.url} pid {pid}; {os.cpu_count()} cores; RSS after warm-up {rss_mib(pid):.0f} MiB", flush=True)
+        print(
+            f"server {server.url} pid {pid}; {os.cpu_count()} cores; RSS after warm-up {rss_mib(pid):.0f} MiB",
+            flush=True,
+        )
         report["levels"] = []
         for c in levels:
             r = asyncio.run(run_level(server.url, PHOTO, c, args.requests, args.time_cap))
             r["passed"] = r["ok"] == r["requests"] and r["transport_errors"] == 0
             ok &= r["passed"]
             report["levels"].append(r)
-            print(f"concurrency {c:>2}: {r['requests']} requests, {r['ok']} ok, "
-                  f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
-                  f"{r['throughput_rps']} req/s, statuses {r['statuses']}{'' if r['passed'] else '  FAILED'}", flush=True)
+            print(
+                f"concurrency {c:>2}: {r['requests']} requests, {r['ok']} ok, "
+                f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, "
+                f"{r['throughput_rps']} req/s, statuses {r['statuses']}{'' if r['passed'] else '  FAILED'}",
+                flush=True,
+            )
         if args.overload:
             c = args.max_concurrency * 2
             r = asyncio.run(run_level(server.url, PHOTO, c, args.overload, args.time_cap))
@@ -284,8 +403,11 @@ def main(argv=None) -> int:
             r["passed"] = not bad and r["transport_errors"] == 0
             ok &= r["passed"]
             report["overload"] = r
-            print(f"overload at concurrency {c}: statuses {r['statuses']} (only 200/429 allowed), p99 of successes "
-                  f"{r['p99_ms']} ms{'' if r['passed'] else '  FAILED'}", flush=True)
+            print(
+                f"overload at concurrency {c}: statuses {r['statuses']} (only 200/429 allowed), p99 of successes "
+                f"{r['p99_ms']} ms{'' if r['passed'] else '  FAILED'}",
+                flush=True,
+            )
         if args.soak:
             samples = [(0, rss_mib(pid))]
             chunk = max(1, args.soak // 8)
@@ -299,22 +421,35 @@ def main(argv=None) -> int:
                 samples.append((done, rss_mib(pid)))
             first_half = [m for d, m in samples if d <= done / 2]
             growth = samples[-1][1] - max(first_half[1:] or first_half)
-            report["soak"] = {"requests": done, "failed": failed, "rss_mib": [(d, round(m, 1)) for d, m in samples],
-                              "growth_second_half_mib": round(growth, 1), "seconds": round(time.perf_counter() - t0, 1)}
+            report["soak"] = {
+                "requests": done,
+                "failed": failed,
+                "rss_mib": [(d, round(m, 1)) for d, m in samples],
+                "growth_second_half_mib": round(growth, 1),
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
             soak_ok = failed == 0 and growth < 50
             report["soak"]["passed"] = soak_ok
             ok &= soak_ok
-            print(f"soak: {done} requests, {failed} failed, RSS MiB {[round(m) for _, m in samples]} "
-                  f"(growth over the second half {growth:+.1f} MiB){'' if soak_ok else '  FAILED'}", flush=True)
+            print(
+                f"soak: {done} requests, {failed} failed, RSS MiB {[round(m) for _, m in samples]} "
+                f"(growth over the second half {growth:+.1f} MiB){'' if soak_ok else '  FAILED'}",
+                flush=True,
+            )
         report["faults"] = fault_cases(server, PHOTO, args)
         for f in report["faults"]:
             ok &= f["passed"]
-            print(f"fault {f['case']:<42} -> {f['status']} {f['code']} in {f['seconds']} s; healthy after: "
-                  f"{f['healthy_after']}{'' if f['passed'] else '  FAILED (expected ' + str(f['expected']) + ')'}", flush=True)
+            print(
+                f"fault {f['case']:<42} -> {f['status']} {f['code']} in {f['seconds']} s; healthy after: "
+                f"{f['healthy_after']}{'' if f['passed'] else '  FAILED (expected ' + str(f['expected']) + ')'}",
+                flush=True,
+            )
         import httpx
 
         metrics = httpx.get(server.url + "/metrics", timeout=10).text
-        report["metrics_sample"] = [line for line in metrics.splitlines() if line.startswith(("faceocc_errors_total", "faceocc_images_total"))]
+        report["metrics_sample"] = [
+            line for line in metrics.splitlines() if line.startswith(("faceocc_errors_total", "faceocc_images_total"))
+        ]
         report["rss_mib_end"] = round(rss_mib(pid), 1)
         report["server_alive"] = server.proc.poll() is None
         ok &= report["server_alive"]

@@ -79,8 +79,15 @@ def render_frame(background: np.ndarray, person: np.ndarray, mask: np.ndarray, t
     return frame
 
 
-def make_clip(path: Path, width: int = 1280, height: int = 720, seconds: float = 10.0, fps: float = 30.0,
-              faces: int = 1, seed: int = 0) -> Path:
+def make_clip(
+    path: Path,
+    width: int = 1280,
+    height: int = 720,
+    seconds: float = 10.0,
+    fps: float = 30.0,
+    faces: int = 1,
+    seed: int = 0,
+) -> Path:
     """Write the generated clip (see the module's text) to ``path`` (.mp4, mp4v) and return it."""
     rng = np.random.default_rng(seed)
     background = _background(width, height, rng)
@@ -117,14 +124,25 @@ def run_once(analyzer, clip: Path, detect_every: int, sample_every: int = 0) -> 
         if sample_every and frames % sample_every == 0:
             samples.append((frames, round(rss_mb(), 1)))
     seconds = time.perf_counter() - t
-    return {"frames": frames, "seconds": round(seconds, 3), "fps": round(frames / seconds, 1),
-            "faces_per_frame": round(faces / max(1, frames), 3), "detector_runs": run.detector_runs,
-            "tracks": len(run.tracks), "rss_samples": samples}
+    return {
+        "frames": frames,
+        "seconds": round(seconds, 3),
+        "fps": round(frames / seconds, 1),
+        "faces_per_frame": round(faces / max(1, frames), 3),
+        "detector_runs": run.detector_runs,
+        "tracks": len(run.tracks),
+        "rss_samples": samples,
+    }
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "load_average": [round(v, 2) for v in os.getloadavg()],
-            "python": platform.python_version(), "opencv": cv2.__version__, "platform": platform.platform()}
+    return {
+        "cpus": os.cpu_count(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "python": platform.python_version(),
+        "opencv": cv2.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def bench(args) -> dict:
@@ -135,20 +153,32 @@ def bench(args) -> dict:
     result = {"machine": machine(), "threads": args.threads, "clip": {}, "modes": {}, "long": None}
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(Path(tmp) / "clip720.mp4", seconds=args.seconds, faces=args.faces)
-        result["clip"] = {"width": 1280, "height": 720, "seconds": args.seconds, "fps": 30, "faces": args.faces,
-                          "codec": "mp4v"}
+        result["clip"] = {
+            "width": 1280,
+            "height": 720,
+            "seconds": args.seconds,
+            "fps": 30,
+            "faces": args.faces,
+            "codec": "mp4v",
+        }
         with Analyzer(threads=args.threads, device=args.device) as analyzer:
             result["device"] = analyzer.device
             run_once(analyzer, clip, modes[0])  # warm-up
             for mode in modes:
                 runs = [run_once(analyzer, clip, mode) for _ in range(args.runs)]
-                result["modes"][str(mode)] = {"median_fps": statistics.median(r["fps"] for r in runs),
-                                              "runs_fps": [r["fps"] for r in runs],
-                                              "faces_per_frame": runs[0]["faces_per_frame"],
-                                              "detector_runs": runs[0]["detector_runs"], "tracks": runs[0]["tracks"]}
-                _say(f"detect every {mode:>2}: median {result['modes'][str(mode)]['median_fps']:.1f} input fps "
-                     f"(runs {', '.join(str(r['fps']) for r in runs)}), {runs[0]['faces_per_frame']} faces/frame, "
-                     f"{runs[0]['detector_runs']} detector runs, {runs[0]['tracks']} track(s)", args.quiet)
+                result["modes"][str(mode)] = {
+                    "median_fps": statistics.median(r["fps"] for r in runs),
+                    "runs_fps": [r["fps"] for r in runs],
+                    "faces_per_frame": runs[0]["faces_per_frame"],
+                    "detector_runs": runs[0]["detector_runs"],
+                    "tracks": runs[0]["tracks"],
+                }
+                _say(
+                    f"detect every {mode:>2}: median {result['modes'][str(mode)]['median_fps']:.1f} input fps "
+                    f"(runs {', '.join(str(r['fps']) for r in runs)}), {runs[0]['faces_per_frame']} faces/frame, "
+                    f"{runs[0]['detector_runs']} detector runs, {runs[0]['tracks']} track(s)",
+                    args.quiet,
+                )
             if args.long_minutes:
                 result["long"] = _long_run(analyzer, Path(tmp), args)
     result["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -163,13 +193,24 @@ def _long_run(analyzer, tmp: Path, args) -> dict:
     before = rss_mb()
     r = run_once(analyzer, clip, DEFAULT_DETECT_EVERY, sample_every=30)
     samples = [mb for _, mb in r["rss_samples"]]
-    minute = samples[: 60] or samples
-    out = {"minutes": args.long_minutes, "frames": r["frames"], "fps": r["fps"], "rss_before_mb": round(before, 1),
-           "rss_first_minute_max_mb": max(minute), "rss_last_minute_max_mb": max(samples[-60:]),
-           "rss_max_mb": max(samples), "rss_growth_mb": round(max(samples[-60:]) - max(minute), 1),
-           "rss_samples_every_s": 1, "rss_samples": samples}
-    _say(f"{args.long_minutes} min clip: {r['fps']} input fps; RSS first minute max {out['rss_first_minute_max_mb']} "
-         f"MB, last minute max {out['rss_last_minute_max_mb']} MB (growth {out['rss_growth_mb']} MB)", args.quiet)
+    minute = samples[:60] or samples
+    out = {
+        "minutes": args.long_minutes,
+        "frames": r["frames"],
+        "fps": r["fps"],
+        "rss_before_mb": round(before, 1),
+        "rss_first_minute_max_mb": max(minute),
+        "rss_last_minute_max_mb": max(samples[-60:]),
+        "rss_max_mb": max(samples),
+        "rss_growth_mb": round(max(samples[-60:]) - max(minute), 1),
+        "rss_samples_every_s": 1,
+        "rss_samples": samples,
+    }
+    _say(
+        f"{args.long_minutes} min clip: {r['fps']} input fps; RSS first minute max {out['rss_first_minute_max_mb']} "
+        f"MB, last minute max {out['rss_last_minute_max_mb']} MB (growth {out['rss_growth_mb']} MB)",
+        args.quiet,
+    )
     return out
 
 
@@ -179,15 +220,24 @@ def _say(message: str, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--threads", type=int, default=1, help="onnxruntime (and OpenCV) threads (default 1; decoding runs "
-                                                          "in its own thread besides)")
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="onnxruntime (and OpenCV) threads (default 1; decoding runs in its own thread besides)",
+    )
     p.add_argument("--runs", type=int, default=3, help="timed runs per mode (default 3)")
     p.add_argument("--seconds", type=float, default=10.0, help="length of the clip (default 10 s)")
     p.add_argument("--faces", type=int, default=1, help="people in the clip (default 1)")
-    p.add_argument("--detect-every", type=int, action="append", help="a mode to time (repeatable; default 1 and the "
-                                                                       "default of faceocc.video)")
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        action="append",
+        help="a mode to time (repeatable; default 1 and the default of faceocc.video)",
+    )
     p.add_argument("--long-minutes", type=float, default=0, help="also the memory run on a clip this long (e.g. 10)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -195,8 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     cv2.setNumThreads(max(1, args.threads))
     result = bench(args)
-    _say(f"peak RSS {result['peak_rss_mb']} MB; {result['machine']['cpus']} CPUs, load average at start "
-         f"{result['machine']['load_average']}; networks on {result['device']}", args.quiet)
+    _say(
+        f"peak RSS {result['peak_rss_mb']} MB; {result['machine']['cpus']} CPUs, load average at start "
+        f"{result['machine']['load_average']}; networks on {result['device']}",
+        args.quiet,
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0

@@ -28,7 +28,6 @@ _SHRINK = 0.875
 TEMPLATE = (_ARCFACE_112 - CROP_SIZE / 2) * _SHRINK + CROP_SIZE / 2
 
 
-
 def estimate_transform(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
     """2x3 similarity transform (least squares, Umeyama) taking image landmarks (5x2) onto the canonical template."""
     src = np.asarray(landmarks, dtype=np.float32).reshape(5, 2)
@@ -80,7 +79,9 @@ def crop_validity(image_shape: tuple, matrix: np.ndarray, size: int = CROP_SIZE)
     return ((x >= -0.5) & (x <= w - 0.5) & (y >= -0.5) & (y <= h - 0.5)).astype(np.float32)
 
 
-def align_face_with_validity(image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> tuple[np.ndarray, np.ndarray]:
+def align_face_with_validity(
+    image: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE
+) -> tuple[np.ndarray, np.ndarray]:
     """Aligned crop plus a float mask of the crop pixels that came from inside the image.
 
     Pixels outside the image (a face cut by the photo border) are 0 in the mask; the policy decides whether the cut
@@ -96,8 +97,18 @@ def transform_points(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 
 def _ellipse(mask: np.ndarray, center, axes, angle: float = 0.0) -> None:
-    cv2.ellipse(mask, (int(round(center[0] * 16)), int(round(center[1] * 16))),
-                (int(round(axes[0] * 16)), int(round(axes[1] * 16))), angle, 0, 360, 1.0, -1, cv2.LINE_AA, 4)
+    cv2.ellipse(
+        mask,
+        (int(round(center[0] * 16)), int(round(center[1] * 16))),
+        (int(round(axes[0] * 16)), int(round(axes[1] * 16))),
+        angle,
+        0,
+        360,
+        1.0,
+        -1,
+        cv2.LINE_AA,
+        4,
+    )
 
 
 @lru_cache(maxsize=8)

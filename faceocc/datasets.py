@@ -21,9 +21,19 @@ import numpy as np
 
 from .schema import OCCLUDER_TYPES, OCCLUDING_TYPES  # noqa: F401 - re-exported for training code
 
-LABEL_ALIASES = {"no_mask": "clean", "unmasked": "clean", "none": "clean", "with_mask": "mask", "without_mask": "clean",
-                 "masked": "mask", "glasses": "eyeglasses", "hands": "hand", "scarf": "other", "object": "other",
-                 "hair": "other"}
+LABEL_ALIASES = {
+    "no_mask": "clean",
+    "unmasked": "clean",
+    "none": "clean",
+    "with_mask": "mask",
+    "without_mask": "clean",
+    "masked": "mask",
+    "glasses": "eyeglasses",
+    "hands": "hand",
+    "scarf": "other",
+    "object": "other",
+    "hair": "other",
+}
 KNOWN_LABELS = set(OCCLUDER_TYPES) | {"clean", "occluded"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
@@ -58,11 +68,18 @@ def normalise_label(raw: str, where: str) -> str:
     for part in str(raw).strip().lower().replace(" ", "").split("+"):
         part = LABEL_ALIASES.get(part, part)
         if part not in KNOWN_LABELS:
-            raise DatasetError(f"{where}: unknown label {raw!r} (known: {', '.join(sorted(KNOWN_LABELS | set(LABEL_ALIASES)))})")
+            raise DatasetError(
+                f"{where}: unknown label {raw!r} (known: {', '.join(sorted(KNOWN_LABELS | set(LABEL_ALIASES)))})"
+            )
         parts.append(part)
     if len(parts) > 1 and ("clean" in parts or "occluded" in parts):
         parts = [p for p in parts if p not in ("clean", "occluded")] or ["occluded"]
-    return "+".join(sorted(set(parts), key=lambda p: (p not in OCCLUDER_TYPES, OCCLUDER_TYPES.index(p) if p in OCCLUDER_TYPES else 0, p)))
+    return "+".join(
+        sorted(
+            set(parts),
+            key=lambda p: (p not in OCCLUDER_TYPES, OCCLUDER_TYPES.index(p) if p in OCCLUDER_TYPES else 0, p),
+        )
+    )
 
 
 def manifest_root(path: Path) -> Path:
@@ -86,7 +103,9 @@ def read_manifest(path: str | Path, check_files: bool = True, root: str | Path |
     with open(path, newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or "path" not in reader.fieldnames or "label" not in reader.fieldnames:
-            raise DatasetError(f"{path}: the header must name at least the columns 'path' and 'label' (got {reader.fieldnames})")
+            raise DatasetError(
+                f"{path}: the header must name at least the columns 'path' and 'label' (got {reader.fieldnames})"
+            )
         for line, row in enumerate(reader, start=2):
             where = f"{path}:{line}"
             if None in row or any(v is None for v in row.values()):
@@ -100,7 +119,11 @@ def read_manifest(path: str | Path, check_files: bool = True, root: str | Path |
                     if not 0.0 <= coverage <= 1.0:
                         raise DatasetError(f"{where}: coverage {coverage} is outside [0, 1]")
             except (DatasetError, ValueError) as exc:
-                problems.append(str(exc) if isinstance(exc, DatasetError) else f"{where}: bad coverage value {row.get('coverage')!r}")
+                problems.append(
+                    str(exc)
+                    if isinstance(exc, DatasetError)
+                    else f"{where}: bad coverage value {row.get('coverage')!r}"
+                )
                 continue
             image_path = (root / row["path"]).resolve() if not os.path.isabs(row["path"]) else Path(row["path"])
             if check_files and not image_path.is_file():
@@ -113,9 +136,19 @@ def read_manifest(path: str | Path, check_files: bool = True, root: str | Path |
                     problems.append(f"{where}: mask file not found: {row['mask']}")
                     continue
             known = {"path", "label", "split", "group", "source", "coverage", "mask"}
-            records.append(Record(path=image_path, label=label, split=row.get("split", "") or "", group=row.get("group", "") or "",
-                                  source=row.get("source", "") or "", coverage=coverage, mask_path=mask_path,
-                                  extra={k: v for k, v in row.items() if k not in known}, line=line))
+            records.append(
+                Record(
+                    path=image_path,
+                    label=label,
+                    split=row.get("split", "") or "",
+                    group=row.get("group", "") or "",
+                    source=row.get("source", "") or "",
+                    coverage=coverage,
+                    mask_path=mask_path,
+                    extra={k: v for k, v in row.items() if k not in known},
+                    line=line,
+                )
+            )
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -167,8 +200,10 @@ def apply_audit(records: list[Record], audit: dict[str, str], root: str | Path) 
             key = str(Path(rec.path).resolve().relative_to(root))
         except ValueError:  # a manifest with absolute paths: match the audit's relative path as a suffix
             parts = Path(rec.path).parts
-            key = next((k for k in ("/".join(parts[-n:]) for n in range(min(len(parts), 6), 0, -1)) if k in audit),
-                       rec.path.name)
+            key = next(
+                (k for k in ("/".join(parts[-n:]) for n in range(min(len(parts), 6), 0, -1)) if k in audit),
+                rec.path.name,
+            )
         if key in audit:
             new = audit[key]
             if rec.label == "mask" and new not in ("mask",) and "mask" not in new:

@@ -14,8 +14,14 @@ def map_to_image(occlusion_map: np.ndarray, landmarks, shape: tuple[int, int], c
     """Warp a face's occlusion map (canonical crop frame) back onto the image: H x W float 0-1."""
     matrix = estimate_transform(np.asarray(landmarks, np.float32), crop_size)
     big = cv2.resize(np.asarray(occlusion_map, np.float32), (crop_size, crop_size), interpolation=cv2.INTER_LINEAR)
-    return cv2.warpAffine(big, matrix, (shape[1], shape[0]), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return cv2.warpAffine(
+        big,
+        matrix,
+        (shape[1], shape[0]),
+        flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
 
 
 def _label(face) -> tuple[str, tuple[int, int, int]]:
@@ -51,6 +57,14 @@ def draw_result(image: np.ndarray, result, alpha: float = 0.45) -> np.ndarray:
         cv2.rectangle(canvas, (x1, ty - th - 3), (x1 + tw + 4, ty + base - 1), color, -1)
         cv2.putText(canvas, text, (x1 + 2, ty - 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
         if face.advice and face.occluded:
-            cv2.putText(canvas, face.advice[0], (x1, min(h - 4, y2 + th + 8)), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.8,
-                        color, 1, cv2.LINE_AA)
+            cv2.putText(
+                canvas,
+                face.advice[0],
+                (x1, min(h - 4, y2 + th + 8)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                scale * 0.8,
+                color,
+                1,
+                cv2.LINE_AA,
+            )
     return canvas

@@ -77,8 +77,9 @@ class LandmarkFlow:
         x0, y0, xe, ye, s = window
         crop = image[y0:ye, x0:xe]
         if s < 1.0:
-            crop = cv2.resize(crop, (max(1, round((xe - x0) * s)), max(1, round((ye - y0) * s))),
-                              interpolation=cv2.INTER_LINEAR)
+            crop = cv2.resize(
+                crop, (max(1, round((xe - x0) * s)), max(1, round((ye - y0) * s))), interpolation=cv2.INTER_LINEAR
+            )
         return cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
 
     def _corners(self, track: Track) -> np.ndarray:
@@ -89,8 +90,10 @@ class LandmarkFlow:
         inset = 0.1 * (x2 - x1)  # corners well inside the face, not on the background around it
         crop = self._crop(self._current(), window)
         mask = np.zeros(crop.shape, np.uint8)
-        mask[max(0, int((y1 + inset - y0) * s)):max(0, int((y2 - y0) * s)),
-             max(0, int((x1 + inset - x0) * s)):max(0, int((x2 - inset - x0) * s))] = 255
+        mask[
+            max(0, int((y1 + inset - y0) * s)) : max(0, int((y2 - y0) * s)),
+            max(0, int((x1 + inset - x0) * s)) : max(0, int((x2 - inset - x0) * s)),
+        ] = 255
         if mask.any():
             found = cv2.goodFeaturesToTrack(crop, MAX_POINTS, 0.01, 4.0, mask=mask)
             if found is not None:
@@ -116,10 +119,24 @@ class LandmarkFlow:
             return False
         before, after = self._crop(self.previous, window), self._crop(self._current(), window)
         p0 = ((track.points - [x0, y0]) * s).astype(np.float32).reshape(-1, 1, 2)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(before, after, p0, None, winSize=_WIN,  # type: ignore[call-overload]
-                                              maxLevel=_LEVELS, criteria=_CRITERIA)
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(after, before, p1, None, winSize=_WIN,  # type: ignore[call-overload]
-                                                maxLevel=_LEVELS, criteria=_CRITERIA)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(
+            before,
+            after,
+            p0,
+            None,
+            winSize=_WIN,  # type: ignore[call-overload]
+            maxLevel=_LEVELS,
+            criteria=_CRITERIA,
+        )
+        back, st2, _ = cv2.calcOpticalFlowPyrLK(
+            after,
+            before,
+            p1,
+            None,
+            winSize=_WIN,  # type: ignore[call-overload]
+            maxLevel=_LEVELS,
+            criteria=_CRITERIA,
+        )
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < _FB_ERROR)
         return self._move(track, p0.reshape(-1, 2), p1.reshape(-1, 2), good, window)
@@ -128,8 +145,9 @@ class LandmarkFlow:
         """Fit the face's motion to its good points (window pixels) and move it; False when they do not agree on one."""
         if good.sum() < 6:
             return False
-        matrix, inliers = cv2.estimateAffinePartial2D(before[good], after[good], method=cv2.RANSAC,
-                                                      ransacReprojThreshold=_RANSAC_PX, maxIters=200)
+        matrix, inliers = cv2.estimateAffinePartial2D(
+            before[good], after[good], method=cv2.RANSAC, ransacReprojThreshold=_RANSAC_PX, maxIters=200
+        )
         if matrix is None or inliers is None:
             return False
         inliers = inliers.ravel().astype(bool)

@@ -65,9 +65,13 @@ def _exif_orientation(data: bytes) -> int:
 
 
 _ORIENT = {
-    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
-    5: lambda a: np.rot90(a[:, ::-1], 1), 6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a[:, ::-1], -1), 8: lambda a: np.rot90(a, 1),
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.rot90(a[:, ::-1], 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a[:, ::-1], -1),
+    8: lambda a: np.rot90(a, 1),
 }
 
 
@@ -256,8 +260,11 @@ class VideoReader:
         cap = cv2.VideoCapture(self.camera if self.camera is not None else str(self.source))
         if not cap.isOpened():
             cap.release()
-            what = "camera cannot be opened" if self.camera is not None else (
-                "stream cannot be opened" if self.stream else "not a readable video")
+            what = (
+                "camera cannot be opened"
+                if self.camera is not None
+                else ("stream cannot be opened" if self.stream else "not a readable video")
+            )
             raise InputError(f"{self.name}: {what}")
         native = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         native = native if 0 < native < 1000 else 0.0
@@ -266,8 +273,15 @@ class VideoReader:
             step = max(1, int(round(native / self.fps)))
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         width, height = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        self.info = VideoInfo(self.name, width, height, native or None,
-                              count if count > 0 and not self.stream else None, step, self.stream)
+        self.info = VideoInfo(
+            self.name,
+            width,
+            height,
+            native or None,
+            count if count > 0 and not self.stream else None,
+            step,
+            self.stream,
+        )
         self._cap = cap
         return self.info
 

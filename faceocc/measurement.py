@@ -25,12 +25,18 @@ class ModelScores:
     occlusion_map: np.ndarray | None = field(default=None, repr=False)  # M x M, canonical frame
 
     @classmethod
-    def from_arrays(cls, score: float, occluders, parts=None, coverage: float = 0.0,
-                    occlusion_map: np.ndarray | None = None) -> ModelScores:
+    def from_arrays(
+        cls, score: float, occluders, parts=None, coverage: float = 0.0, occlusion_map: np.ndarray | None = None
+    ) -> ModelScores:
         """From the rows of the model's output arrays (``occluders`` and ``parts`` in the vocabulary's order)."""
         parts = np.zeros(len(PART_NAMES)) if parts is None else parts
-        return cls(float(score), {t: float(v) for t, v in zip(OCCLUDER_TYPES, occluders)},
-                   {p: float(v) for p, v in zip(PART_NAMES, parts)}, float(coverage), occlusion_map)
+        return cls(
+            float(score),
+            {t: float(v) for t, v in zip(OCCLUDER_TYPES, occluders)},
+            {p: float(v) for p, v in zip(PART_NAMES, parts)},
+            float(coverage),
+            occlusion_map,
+        )
 
 
 @dataclass(frozen=True)
@@ -59,5 +65,9 @@ class FaceMeasurement:
     @classmethod
     def of_scores(cls, scores: ModelScores, det_score: float = 1.0, size: float = 1e6) -> FaceMeasurement:
         """A measurement that holds only model outputs (an aligned crop scored without its photo)."""
-        return cls(box=(0.0, 0.0, float(size), float(size)), det_score=det_score, landmarks=np.zeros((5, 2), np.float32),
-                   scores=scores)
+        return cls(
+            box=(0.0, 0.0, float(size), float(size)),
+            det_score=det_score,
+            landmarks=np.zeros((5, 2), np.float32),
+            scores=scores,
+        )

@@ -100,7 +100,9 @@ class OcclusionModel:
         meta = self.session.get_modelmeta().custom_metadata_map
         outputs = [o.name for o in self.session.get_outputs()]
         if meta.get("faceocc_format") != FORMAT or any(name not in outputs for name in REQUIRED_OUTPUTS):
-            raise ModelError(f"{self.path}: not a faceocc occlusion model (format {meta.get('faceocc_format')!r}, outputs {outputs})")
+            raise ModelError(
+                f"{self.path}: not a faceocc occlusion model (format {meta.get('faceocc_format')!r}, outputs {outputs})"
+            )
         self.metadata = {k: (json.loads(v) if v[:1] in "[{" else v) for k, v in meta.items()}
         self.input_name = self.session.get_inputs()[0].name
         self.input_size = int(self.metadata.get("input_size", CROP_SIZE))
@@ -120,16 +122,22 @@ class OcclusionModel:
         if crops.ndim == 3:
             crops = crops[None]
         if crops.ndim != 4 or crops.shape[3] != 3 or crops.shape[1] != crops.shape[2] or crops.shape[1] < 16:
-            raise ValueError(f"expected aligned square RGB crops of shape N x S x S x 3 (S = {CROP_SIZE} or the model's "
-                             f"{self.input_size}), got {crops.shape}")
+            raise ValueError(
+                f"expected aligned square RGB crops of shape N x S x S x 3 (S = {CROP_SIZE} or the model's "
+                f"{self.input_size}), got {crops.shape}"
+            )
         if crops.shape[1] != self.input_size:
             crops = resize_crops(crops, self.input_size)
         chunks = []
         for start in range(0, len(crops), batch_size):
-            batch = np.ascontiguousarray(crops[start:start + batch_size].transpose(0, 3, 1, 2), dtype=np.float32)
+            batch = np.ascontiguousarray(crops[start : start + batch_size].transpose(0, 3, 1, 2), dtype=np.float32)
             chunks.append(self.session.run(list(REQUIRED_OUTPUTS), {self.input_name: batch}))
         if not chunks:
             m = self.input_size // 4
             return ModelOutput(np.zeros(0), np.zeros((0, 5)), np.zeros((0, 5)), np.zeros(0), np.zeros((0, m, m)))
-        joined = chunks[0] if len(chunks) == 1 else [np.concatenate([c[i] for c in chunks]) for i in range(len(REQUIRED_OUTPUTS))]
+        joined = (
+            chunks[0]
+            if len(chunks) == 1
+            else [np.concatenate([c[i] for c in chunks]) for i in range(len(REQUIRED_OUTPUTS))]
+        )
         return ModelOutput(*[j.astype(np.float32, copy=False) for j in joined])

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -25,7 +25,6 @@ from .policy import PolicyOptions, decide, not_assessable_reason
 from .runtime import device_name
 from .schema import FaceResult, ImageResult, error_result
 from .video import VideoOptions, VideoRun
-
 
 #: JPEGs of at least this many pixels are decoded at 1/2, 1/4 or 1/8 of their size when the detector's finest pass
 #: needs no more; smaller ones are decoded in full, as before.
@@ -83,7 +82,7 @@ class Analyzer:
         self.detector.close()
         self.model.close()
 
-    def __enter__(self) -> "Analyzer":
+    def __enter__(self) -> Analyzer:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -120,7 +119,7 @@ class Analyzer:
         """The smallest face (shorter box side, photo pixels) the detector finds in a ``width`` x ``height`` photo."""
         return self.detector.plan(width, height).min_face_px
 
-    def _load(self, source) -> "_Photo":
+    def _load(self, source) -> _Photo:
         """Decode for detection: a big JPEG at 1/2, 1/4 or 1/8 when the detector's finest pass needs no more."""
         encoded = None if isinstance(source, np.ndarray) else read_encoded(source)
         if encoded is None:
@@ -150,7 +149,7 @@ class Analyzer:
         to assess are not classified). :func:`faceocc.policy.decide` turns a measurement into verdicts."""
         return self._measure(_Photo(image), detections)[0]
 
-    def _measure(self, photo: "_Photo", detections: list[Detection]) -> tuple[list[FaceMeasurement], list]:
+    def _measure(self, photo: _Photo, detections: list[Detection]) -> tuple[list[FaceMeasurement], list]:
         """The measurements of the detected faces of a photo, and their aligned crops (None where not classified)."""
         t = time.perf_counter()
         decoded = photo.timings.get("decode", 0.0)
@@ -174,18 +173,26 @@ class Analyzer:
             scores, outside, cut = None, None, {}
             if i in rows:
                 j = rows[i]
-                scores = ModelScores.from_arrays(out.occluded[j], out.occluders[j], out.parts[j], out.coverage[j],
-                                                 out.occlusion_map[j])
+                scores = ModelScores.from_arrays(
+                    out.occluded[j], out.occluders[j], out.parts[j], out.coverage[j], out.occlusion_map[j]
+                )
                 outside = _outside_image(geometry[i], out.occlusion_map.shape[1])
                 cut = part_fractions(outside) if outside is not None else {}
-            measured.append(FaceMeasurement(box=tuple(float(v) for v in det.box), det_score=float(det.score),
-                                            landmarks=np.asarray(det.landmarks, np.float32),
-                                            transform=estimate_transform(det.landmarks, CROP_SIZE), scores=scores,
-                                            outside=outside, border_cut=cut))
+            measured.append(
+                FaceMeasurement(
+                    box=tuple(float(v) for v in det.box),
+                    det_score=float(det.score),
+                    landmarks=np.asarray(det.landmarks, np.float32),
+                    transform=estimate_transform(det.landmarks, CROP_SIZE),
+                    scores=scores,
+                    outside=outside,
+                    border_cut=cut,
+                )
+            )
             kept.append(crops[rows[i]] if i in rows else None)
         return measured, kept
 
-    def _faces(self, photo: "_Photo", detections: list[Detection] | None = None) -> list[FaceResult]:
+    def _faces(self, photo: _Photo, detections: list[Detection] | None = None) -> list[FaceResult]:
         if detections is None:
             t = time.perf_counter()
             detections = self.detector.detect(photo.image, photo.size, photo.scale)
@@ -219,8 +226,9 @@ class Analyzer:
         return self.analyze(source)
 
     # -- video -----------------------------------------------------------------------------------------------
-    def analyze_video(self, source, every_n: int = 1, fps: float | None = None, options: VideoOptions | None = None,
-                      **overrides) -> VideoRun:
+    def analyze_video(
+        self, source, every_n: int = 1, fps: float | None = None, options: VideoOptions | None = None, **overrides
+    ) -> VideoRun:
         """Analyze a video file, a camera (``0``, ``"camera:0"``) or a stream URL (``rtsp://...``): iterate the
         returned :class:`faceocc.video.VideoRun` for one record per analysed frame (every ``every_n``-th, or about
         ``fps`` per second; records carry frame, time and each face's ``track_id``), then call its ``summary()`` for
@@ -229,8 +237,9 @@ class Analyzer:
         options = replace(options or VideoOptions(), **overrides)
         return VideoRun(self, source, every_n=every_n, fps=fps, options=options)
 
-    def measure_frame(self, image: np.ndarray, detections: list[Detection], timings: dict | None = None
-                      ) -> tuple[list[FaceMeasurement], list[np.ndarray | None]]:
+    def measure_frame(
+        self, image: np.ndarray, detections: list[Detection], timings: dict | None = None
+    ) -> tuple[list[FaceMeasurement], list[np.ndarray | None]]:
         """:meth:`measure` and the aligned crops (None where a face was not classified); the seconds spent aligning
         and classifying are added to ``timings``."""
         photo = _Photo(image)
@@ -249,8 +258,13 @@ class _Photo:
     """The pixels of one photo under analysis: the decoded image, or a reduced copy of it (``scale`` < 1: a JPEG
     decoded at 1/2, 1/4 or 1/8) whose full-resolution pixels are decoded only when a face needs them."""
 
-    def __init__(self, image: np.ndarray, size: tuple[int, int] | None = None, scale: float = 1.0,
-                 encoded: tuple[bytes, str] | None = None):
+    def __init__(
+        self,
+        image: np.ndarray,
+        size: tuple[int, int] | None = None,
+        scale: float = 1.0,
+        encoded: tuple[bytes, str] | None = None,
+    ):
         self.image, self.scale, self.encoded = image, scale, encoded
         self.size = size or (int(image.shape[1]), int(image.shape[0]))
         self.timings: dict[str, float] = {}

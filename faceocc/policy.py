@@ -75,11 +75,15 @@ def border_occludes(cut, options: PolicyOptions) -> bool:
 def not_assessable_reason(m: FaceMeasurement, options: PolicyOptions) -> tuple[str, str] | None:
     """(reason, advice) when the face is too small or too uncertain to assess (rule 1), else None."""
     if m.size < options.min_face_size:
-        return (f"face too small to assess ({m.size:.0f} px < {options.min_face_size} px)",
-                "Move closer to the camera or use a higher-resolution photo.")
+        return (
+            f"face too small to assess ({m.size:.0f} px < {options.min_face_size} px)",
+            "Move closer to the camera or use a higher-resolution photo.",
+        )
     if m.det_score < options.min_det_score:
-        return (f"face detection too uncertain (score {m.det_score:.2f} < {options.min_det_score})",
-                "Face the camera in good, even light.")
+        return (
+            f"face detection too uncertain (score {m.det_score:.2f} < {options.min_det_score})",
+            "Face the camera in good, even light.",
+        )
     return None
 
 
@@ -100,8 +104,12 @@ def _with_border(scores: ModelScores, m: FaceMeasurement) -> ModelScores:
 
 def decide(m: FaceMeasurement, options: PolicyOptions, model_threshold: float = 0.5) -> FaceResult:
     """The decision for one measured face: verdict, occluder, class, covered side, usable and advice."""
-    face = FaceResult(box=[float(v) for v in m.box], det_score=float(m.det_score),
-                      landmarks=[[float(x), float(y)] for x, y in np.asarray(m.landmarks)], measurement=m)
+    face = FaceResult(
+        box=[float(v) for v in m.box],
+        det_score=float(m.det_score),
+        landmarks=[[float(x), float(y)] for x, y in np.asarray(m.landmarks)],
+        measurement=m,
+    )
     refused = not_assessable_reason(m, options)
     if refused is not None or m.scores is None:
         reason, advice = refused or ("face not classified", "Use a sharper, well-lit photo of the face.")

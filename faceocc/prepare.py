@@ -47,8 +47,9 @@ def get_detector(score_threshold: float) -> FaceDetector:
 TIGHT_CROP_LANDMARKS = np.array([[0.31, 0.42], [0.69, 0.42], [0.50, 0.60], [0.35, 0.78], [0.65, 0.78]], np.float32)
 
 
-def prepare_image(path: str | Path, pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE,
-                  fallback: bool = False) -> PreparedFace:
+def prepare_image(
+    path: str | Path, pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE, fallback: bool = False
+) -> PreparedFace:
     """Detect the main face of one image (padded by ``pad`` of its size on each side) and align it.
 
     With ``fallback``, an image in which no face is found is taken as a tight face crop
@@ -87,9 +88,17 @@ def _work(args):
     return prepare_image(*args)
 
 
-def prepare_dataset(records: list[Record], out_dir: str | Path, root: str | Path | None = None, workers: int = 2,
-                    pad: float = 0.4, score_threshold: float = 0.5, size: int = CROP_SIZE, progress: bool = True,
-                    fallback: bool = False) -> dict:
+def prepare_dataset(
+    records: list[Record],
+    out_dir: str | Path,
+    root: str | Path | None = None,
+    workers: int = 2,
+    pad: float = 0.4,
+    score_threshold: float = 0.5,
+    size: int = CROP_SIZE,
+    progress: bool = True,
+    fallback: bool = False,
+) -> dict:
     """Cache aligned crops of ``records`` in ``out_dir`` (crops.npy, landmarks.npy, index.csv, skipped.csv)."""
     from tqdm import tqdm
 
@@ -107,12 +116,22 @@ def prepare_dataset(records: list[Record], out_dir: str | Path, root: str | Path
                 continue
             crops.append(res.crop)
             lmks.append(res.landmarks)
-            rows.append({"path": rel, "label": rec.label, "split": rec.split, "group": rec.group, "source": rec.source,
-                         "det_score": round(res.det_score, 4)})
+            rows.append(
+                {
+                    "path": rel,
+                    "label": rec.label,
+                    "split": rec.split,
+                    "group": rec.group,
+                    "source": rec.source,
+                    "det_score": round(res.det_score, 4),
+                }
+            )
     np.save(out / "crops.npy", np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8))
     np.save(out / "landmarks.npy", np.stack(lmks).astype(np.float32) if lmks else np.zeros((0, 5, 2), np.float32))
-    for name, table, fields in (("index.csv", rows, ["path", "label", "split", "group", "source", "det_score"]),
-                                ("skipped.csv", skipped, ["path", "label", "reason"])):
+    for name, table, fields in (
+        ("index.csv", rows, ["path", "label", "split", "group", "source", "det_score"]),
+        ("skipped.csv", skipped, ["path", "label", "reason"]),
+    ):
         with open(out / name, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields)
             writer.writeheader()

@@ -41,8 +41,10 @@ def choose_providers(device: str = "auto", available: Sequence[str] | None = Non
     if CUDA in available:
         return [CUDA, CPU]
     if device == "cuda":
-        raise DeviceError(f"device 'cuda' asked for, but this onnxruntime offers only {', '.join(available) or 'none'} "
-                          "(install onnxruntime-gpu, with CUDA and cuDNN, for the GPU)")
+        raise DeviceError(
+            f"device 'cuda' asked for, but this onnxruntime offers only {', '.join(available) or 'none'} "
+            "(install onnxruntime-gpu, with CUDA and cuDNN, for the GPU)"
+        )
     return [CPU]
 
 
@@ -59,8 +61,10 @@ def create_session(model: str | Path | bytes, threads: int = 0, device: str = "a
     source = model if isinstance(model, bytes) else str(model)
     session = ort.InferenceSession(source, sess_options=options, providers=providers)
     if device == "cuda" and CUDA not in session.get_providers():
-        raise DeviceError("device 'cuda' asked for, but the session could not start on CUDA (no GPU, or the CUDA "
-                          "libraries onnxruntime-gpu needs are missing); use --device cpu or auto")
+        raise DeviceError(
+            "device 'cuda' asked for, but the session could not start on CUDA (no GPU, or the CUDA "
+            "libraries onnxruntime-gpu needs are missing); use --device cpu or auto"
+        )
     return session
 
 

@@ -116,20 +116,55 @@ class FaceResult:
     def csv_row(self) -> dict:
         """This face's columns of a CSV row (see :data:`CSV_FIELDS`)."""
         row: dict[str, Any] = dict(zip(("x1", "y1", "x2", "y2"), (_round(v, 1) for v in self.box)))
-        row.update(det_score=_round(self.det_score), occluded=self.occluded, occlusion_score=_round(self.occlusion_score),
-                   occluder=self.occluder or "", face_class=self.face_class, upper=self.upper, lower=self.lower,
-                   coverage=_round(self.coverage), border=self.border, usable=self.usable, assessable=self.assessable,
-                   advice=" ".join(self.advice), reason=self.reason or "",
-                   track_id="" if self.track_id is None else self.track_id)
+        row.update(
+            det_score=_round(self.det_score),
+            occluded=self.occluded,
+            occlusion_score=_round(self.occlusion_score),
+            occluder=self.occluder or "",
+            face_class=self.face_class,
+            upper=self.upper,
+            lower=self.lower,
+            coverage=_round(self.coverage),
+            border=self.border,
+            usable=self.usable,
+            assessable=self.assessable,
+            advice=" ".join(self.advice),
+            reason=self.reason or "",
+            track_id="" if self.track_id is None else self.track_id,
+        )
         row.update({k: _round(v) for k, v in self.occluders.items()})
         row.update({k: _round(v) for k, v in self.parts.items()})
         return row
 
 
 #: CSV columns: one row per face (an image without faces, or one that could not be read, gets one row too)
-CSV_FIELDS = ["path", "frame", "time_s", "face", "track_id", "x1", "y1", "x2", "y2", "det_score", "occluded",
-              "occlusion_score", "occluder", "face_class", *OCCLUDER_TYPES, *PART_NAMES, "upper", "lower", "coverage",
-              "border", "usable", "assessable", "advice", "reason", "error"]
+CSV_FIELDS = [
+    "path",
+    "frame",
+    "time_s",
+    "face",
+    "track_id",
+    "x1",
+    "y1",
+    "x2",
+    "y2",
+    "det_score",
+    "occluded",
+    "occlusion_score",
+    "occluder",
+    "face_class",
+    *OCCLUDER_TYPES,
+    *PART_NAMES,
+    "upper",
+    "lower",
+    "coverage",
+    "border",
+    "usable",
+    "assessable",
+    "advice",
+    "reason",
+    "error",
+]
 
 
 @dataclass
@@ -158,9 +193,14 @@ class ImageResult:
         return min(classes, key=IMAGE_CLASS_ORDER.index)
 
     def to_dict(self, include_map: bool = False) -> dict:
-        d: dict[str, Any] = {"path": self.path, "width": self.width, "height": self.height,
-                             "min_face_px": None if self.min_face_px is None else int(np.ceil(self.min_face_px - 1e-6)),
-                             "faces": [f.to_dict(include_map) for f in self.faces], "error": self.error}
+        d: dict[str, Any] = {
+            "path": self.path,
+            "width": self.width,
+            "height": self.height,
+            "min_face_px": None if self.min_face_px is None else int(np.ceil(self.min_face_px - 1e-6)),
+            "faces": [f.to_dict(include_map) for f in self.faces],
+            "error": self.error,
+        }
         if self.frame is not None:
             d["frame"] = self.frame
             d["time_s"] = self.time_s

@@ -53,14 +53,20 @@ def landmark_distance(a: np.ndarray, b: np.ndarray, boxes: np.ndarray) -> np.nda
     """Mean distance between the 5 landmarks of every face of ``a`` (N x 5 x 2) and of ``b`` (M x 5 x 2), in units
     of the face size (shorter side of ``boxes``, the N boxes of ``a``): N x M."""
     a, b = np.asarray(a, np.float64).reshape(-1, 5, 2), np.asarray(b, np.float64).reshape(-1, 5, 2)
-    size = np.maximum(np.min(np.asarray(boxes, np.float64).reshape(-1, 4)[:, 2:] -
-                             np.asarray(boxes, np.float64).reshape(-1, 4)[:, :2], axis=1), 1.0)
+    size = np.maximum(
+        np.min(
+            np.asarray(boxes, np.float64).reshape(-1, 4)[:, 2:] - np.asarray(boxes, np.float64).reshape(-1, 4)[:, :2],
+            axis=1,
+        ),
+        1.0,
+    )
     dist = np.linalg.norm(a[:, None] - b[None, :], axis=3).mean(axis=2)
     return dist / size[:, None]
 
 
-def greedy_match(boxes_a, landmarks_a, boxes_b, landmarks_b, iou_threshold: float = DEFAULT_IOU,
-                 max_distance: float = LANDMARK_MATCH) -> list[tuple[int, int]]:
+def greedy_match(
+    boxes_a, landmarks_a, boxes_b, landmarks_b, iou_threshold: float = DEFAULT_IOU, max_distance: float = LANDMARK_MATCH
+) -> list[tuple[int, int]]:
     """Pairs (i, j) of faces of ``a`` and ``b``, best first, each face in one pair at most: the pair's affinity is
     the mean of its IoU and its landmark closeness (1 - distance / ``max_distance``); a pair needs an IoU of at least
     ``iou_threshold`` or landmarks within ``max_distance``."""
@@ -94,8 +100,13 @@ def smooth_scores(previous: ModelScores | None, new: ModelScores, weight: float 
     occ_map = new.occlusion_map
     if occ_map is not None and previous.occlusion_map is not None and previous.occlusion_map.shape == occ_map.shape:
         occ_map = (w * occ_map + k * previous.occlusion_map).astype(occ_map.dtype, copy=False)
-    return ModelScores(w * new.occlusion_score + k * previous.occlusion_score, mix(previous.occluders, new.occluders),
-                       mix(previous.parts, new.parts), w * new.coverage + k * previous.coverage, occ_map)
+    return ModelScores(
+        w * new.occlusion_score + k * previous.occlusion_score,
+        mix(previous.occluders, new.occluders),
+        mix(previous.parts, new.parts),
+        w * new.coverage + k * previous.coverage,
+        occ_map,
+    )
 
 
 @dataclass(eq=False)
@@ -123,8 +134,12 @@ class Tracker:
     >>> tracks, unmatched = tracker.update(boxes, landmarks, scores)   # one detector run on a frame
     """
 
-    def __init__(self, max_missed: int = DEFAULT_MAX_MISSED, iou_threshold: float = DEFAULT_IOU,
-                 max_distance: float = LANDMARK_MATCH):
+    def __init__(
+        self,
+        max_missed: int = DEFAULT_MAX_MISSED,
+        iou_threshold: float = DEFAULT_IOU,
+        max_distance: float = LANDMARK_MATCH,
+    ):
         if max_missed < 1:
             raise ValueError(f"max_missed must be at least 1, got {max_missed}")
         self.max_missed, self.iou_threshold, self.max_distance = max_missed, iou_threshold, max_distance
@@ -137,9 +152,14 @@ class Tracker:
         det_boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         det_points = np.asarray(landmarks, np.float32).reshape(-1, 5, 2)
         old = self.tracks
-        pairs = greedy_match(np.array([t.box for t in old]).reshape(-1, 4),
-                             np.array([t.landmarks for t in old]).reshape(-1, 5, 2), det_boxes, det_points,
-                             self.iou_threshold, self.max_distance)
+        pairs = greedy_match(
+            np.array([t.box for t in old]).reshape(-1, 4),
+            np.array([t.landmarks for t in old]).reshape(-1, 5, 2),
+            det_boxes,
+            det_points,
+            self.iou_threshold,
+            self.max_distance,
+        )
         by_detection = {j: old[i] for i, j in pairs}
         found: list[Track] = []
         for j in range(len(det_boxes)):
@@ -164,10 +184,28 @@ class Tracker:
 # -- per-track summary -------------------------------------------------------------------------------------------------
 
 #: one track's CSV columns
-TRACK_CSV_FIELDS = ["path", "track_id", "frames", "first_frame", "last_frame", "first_time_s", "last_time_s",
-                    "duration_s", "assessable_frames", "occluded_frames", "occluded_share", "usable_frames",
-                    "main_occluder", "best_frame", "best_time_s", "best_score", "best_x1", "best_y1", "best_x2",
-                    "best_y2"]
+TRACK_CSV_FIELDS = [
+    "path",
+    "track_id",
+    "frames",
+    "first_frame",
+    "last_frame",
+    "first_time_s",
+    "last_time_s",
+    "duration_s",
+    "assessable_frames",
+    "occluded_frames",
+    "occluded_share",
+    "usable_frames",
+    "main_occluder",
+    "best_frame",
+    "best_time_s",
+    "best_score",
+    "best_x1",
+    "best_y1",
+    "best_x2",
+    "best_y2",
+]
 
 
 def usable_quality(face: FaceResult, raw_score: float | None) -> float:
@@ -225,27 +263,46 @@ class TrackSummary:
         return self.occluders.most_common(1)[0][0] if self.occluders else None
 
     def to_dict(self) -> dict[str, Any]:
-        duration = (None if self.first_time_s is None or self.last_time_s is None
-                    else round(self.last_time_s - self.first_time_s, 3))
+        duration = (
+            None
+            if self.first_time_s is None or self.last_time_s is None
+            else round(self.last_time_s - self.first_time_s, 3)
+        )
         best = None
         if self.best is not None:
-            best = {"frame": self.best["frame"], "time_s": self.best["time_s"], "score": round(self.best["score"], 4),
-                    "box": [round(float(v), 1) for v in self.best["box"]]}
+            best = {
+                "frame": self.best["frame"],
+                "time_s": self.best["time_s"],
+                "score": round(self.best["score"], 4),
+                "box": [round(float(v), 1) for v in self.best["box"]],
+            }
         share = self.occluded_share
-        return {"track_id": self.track_id, "path": self.path, "frames": self.frames, "first_frame": self.first_frame,
-                "last_frame": self.last_frame, "first_time_s": self.first_time_s, "last_time_s": self.last_time_s,
-                "duration_s": duration, "assessable_frames": self.assessable_frames,
-                "occluded_frames": self.occluded_frames, "occluded_share": None if share is None else round(share, 4),
-                "usable_frames": self.usable_frames, "main_occluder": self.main_occluder,
-                "occluders": dict(self.occluders.most_common()), "best_frame": best}
+        return {
+            "track_id": self.track_id,
+            "path": self.path,
+            "frames": self.frames,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "first_time_s": self.first_time_s,
+            "last_time_s": self.last_time_s,
+            "duration_s": duration,
+            "assessable_frames": self.assessable_frames,
+            "occluded_frames": self.occluded_frames,
+            "occluded_share": None if share is None else round(share, 4),
+            "usable_frames": self.usable_frames,
+            "main_occluder": self.main_occluder,
+            "occluders": dict(self.occluders.most_common()),
+            "best_frame": best,
+        }
 
     def csv_row(self) -> dict[str, Any]:
         d = self.to_dict()
         row = {k: d[k] for k in TRACK_CSV_FIELDS if k in d and k != "best_frame"}
         row["main_occluder"] = d["main_occluder"] or ""
         best = d["best_frame"] or {}
-        row.update(best_frame=best.get("frame", ""), best_time_s=best.get("time_s", ""),
-                   best_score=best.get("score", ""))
+        row.update(
+            best_frame=best.get("frame", ""), best_time_s=best.get("time_s", ""), best_score=best.get("score", "")
+        )
         row.update(zip(("best_x1", "best_y1", "best_x2", "best_y2"), best.get("box", ["", "", "", ""])))
         return row
 

@@ -92,8 +92,9 @@ class VideoRun:
     ``analyzer`` is a :class:`faceocc.Analyzer` (its detector, its ``measure_frame``, its policy and model threshold).
     """
 
-    def __init__(self, analyzer, source, every_n: int = 1, fps: float | None = None,
-                 options: VideoOptions | None = None):
+    def __init__(
+        self, analyzer, source, every_n: int = 1, fps: float | None = None, options: VideoOptions | None = None
+    ):
         self.analyzer = analyzer
         self.options = options or VideoOptions()
         self.reader = VideoReader(source, every_n=every_n, fps=fps, prefetch=self.options.prefetch)
@@ -126,10 +127,17 @@ class VideoRun:
         height, width = image.shape[:2]
         placed = self._locate(image, timings)
         measured, crops = self.analyzer.measure_frame(image, [d for _, d in placed], timings)
-        result = ImageResult(path=self.path, width=width, height=height, frame=index, time_s=time_s,
-                             min_face_px=self._min_face_px(width, height))
-        result.faces = [self._decide(track, m, crop, index, time_s)
-                        for (track, _), m, crop in zip(placed, measured, crops)]
+        result = ImageResult(
+            path=self.path,
+            width=width,
+            height=height,
+            frame=index,
+            time_s=time_s,
+            min_face_px=self._min_face_px(width, height),
+        )
+        result.faces = [
+            self._decide(track, m, crop, index, time_s) for (track, _), m, crop in zip(placed, measured, crops)
+        ]
         result.timings = timings
         if self.analyzer.options.keep_images:
             result.image = image
@@ -153,8 +161,9 @@ class VideoRun:
         timings["detect"] = time.perf_counter() - t
         self._since_detect, self.detector_runs = 0, self.detector_runs + 1
         followed = [track for track in self._live if track not in lost]
-        found, missed = self.tracker.update([d.box for d in detections], [d.landmarks for d in detections],
-                                            [d.score for d in detections])
+        found, missed = self.tracker.update(
+            [d.box for d in detections], [d.landmarks for d in detections], [d.score for d in detections]
+        )
         placed = list(zip(found, detections))
         boxes = np.array([d.box for d in detections]).reshape(-1, 4)
         for track in missed:  # missed by the detector, still followed by the flow
@@ -197,9 +206,15 @@ class VideoRun:
     def summary(self) -> dict[str, Any]:
         """The video and its tracks: ``{"path", "frames", "fps", "width", "height", "detector_runs", "tracks"}``."""
         info = self.reader.info
-        return {"path": self.path, "frames": self.frames, "fps": None if info is None else info.fps,
-                "width": None if info is None else info.width, "height": None if info is None else info.height,
-                "detector_runs": self.detector_runs, "tracks": [s.to_dict() for s in self.summaries()]}
+        return {
+            "path": self.path,
+            "frames": self.frames,
+            "fps": None if info is None else info.fps,
+            "width": None if info is None else info.width,
+            "height": None if info is None else info.height,
+            "detector_runs": self.detector_runs,
+            "tracks": [s.to_dict() for s in self.summaries()],
+        }
 
 
 def _as_detection(track: Track, shape) -> Detection:

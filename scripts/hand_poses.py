@@ -34,8 +34,11 @@ def main(argv=None) -> int:
     cache = CropCache.load(args.cache)
     records = [Record(path=Path(r["path"]), label=r["label"]) for r in cache.rows]
     apply_audit_by_suffix(records, read_audit(args.audit))  # audit paths may be relative to another root
-    clean = [i for i, (r, rec) in enumerate(zip(cache.rows, records)) if r.get("split") == "test" and rec.label == "clean"
-             and float(r.get("det_score") or 0) > 0]
+    clean = [
+        i
+        for i, (r, rec) in enumerate(zip(cache.rows, records))
+        if r.get("split") == "test" and rec.label == "clean" and float(r.get("det_score") or 0) > 0
+    ]
     library = synthesis.OccluderLibrary.from_folder(args.occluders, split="test", seed=0)
     models = [OcclusionModel(m, threads=1) for m in args.models]
     print(f"{len(clean)} clean test faces, {args.per_pose} samples per pose, held-out hand cut-outs")
@@ -45,8 +48,9 @@ def main(argv=None) -> int:
         for k in range(args.per_pose):
             i = clean[k % len(clean)]
             rng = np.random.default_rng([7, k, synthesis.HAND_MODES.index(pose)])
-            s = synthesis.synthesize(np.asarray(cache.crops[i]), cache.landmarks[i], library, rng, kind="hand",
-                                     mode=pose, second=False)
+            s = synthesis.synthesize(
+                np.asarray(cache.crops[i]), cache.landmarks[i], library, rng, kind="hand", mode=pose, second=False
+            )
             lab = synthesis.labels_from_mask(s.occlusion, s.occluders)
             images.append(s.image)
             truth.append(bool(lab["occluded"]))

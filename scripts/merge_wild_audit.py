@@ -21,8 +21,16 @@ import argparse
 import csv
 import sys
 
-TYPES = {"hand": "hand", "sunglasses": "sunglasses", "mask": "mask", "eyeglasses": "eyeglasses", "object": "other",
-         "hair": "other", "border": "other", "other": "other"}
+TYPES = {
+    "hand": "hand",
+    "sunglasses": "sunglasses",
+    "mask": "mask",
+    "eyeglasses": "eyeglasses",
+    "object": "other",
+    "hair": "other",
+    "border": "other",
+    "other": "other",
+}
 
 
 def _read(paths: list[str]) -> dict[tuple[int, int], dict]:
@@ -60,7 +68,9 @@ def _ranges(text: str) -> set[int]:
     return out
 
 
-def merge(cells: list[dict], a: dict, b: dict, a_grids: set[int] | None = None, b_grids: set[int] | None = None) -> list[dict]:
+def merge(
+    cells: list[dict], a: dict, b: dict, a_grids: set[int] | None = None, b_grids: set[int] | None = None
+) -> list[dict]:
     """One row per cell. A labeller who has not looked at a cell's grid gives no opinion: with one opinion, that one
     decides; with none, the face is left out (unsure)."""
     rows = []
@@ -80,7 +90,9 @@ def merge(cells: list[dict], a: dict, b: dict, a_grids: set[int] | None = None, 
             label, unsure = "clean", "1"
         elif sa == sb == "1":
             both = (ta & tb) - {"eyeglasses"} or (ta | tb) - {"eyeglasses"}
-            names = sorted({TYPES[t] for t in both if t in TYPES} | ({"eyeglasses"} if "eyeglasses" in ta | tb else set()))
+            names = sorted(
+                {TYPES[t] for t in both if t in TYPES} | ({"eyeglasses"} if "eyeglasses" in ta | tb else set())
+            )
             label = "+".join(names) if set(names) - {"eyeglasses"} else "occluded"
         elif sa == sb == "0":
             label = "eyeglasses" if "eyeglasses" in ta | tb else "clean"
@@ -88,10 +100,19 @@ def merge(cells: list[dict], a: dict, b: dict, a_grids: set[int] | None = None, 
             label, unsure = "clean", "1"
         wa, wb = (ra or {}).get("where", ""), (rb or {}).get("where", "")
         looked = "both" if seen_a and seen_b else "one" if seen_a or seen_b else "none"
-        rows.append({"path": c["path"], "label": label, "unsure": unsure, "where": wa if wa == wb else "",
-                     "pick": c["pick"], "score": c["score"], "labellers": looked,
-                     "note_a": (a.get(key) or {}).get("note", "") if seen_a else "",
-                     "note_b": (b.get(key) or {}).get("note", "") if seen_b else ""})
+        rows.append(
+            {
+                "path": c["path"],
+                "label": label,
+                "unsure": unsure,
+                "where": wa if wa == wb else "",
+                "pick": c["pick"],
+                "score": c["score"],
+                "labellers": looked,
+                "note_a": (a.get(key) or {}).get("note", "") if seen_a else "",
+                "note_b": (b.get(key) or {}).get("note", "") if seen_b else "",
+            }
+        )
     return rows
 
 
@@ -108,8 +129,9 @@ def main(argv=None) -> int:
         cells = list(csv.DictReader(fh))
     rows = merge(cells, _read(args.a), _read(args.b), _ranges(args.a_grids) or None, _ranges(args.b_grids) or None)
     with open(args.out, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["path", "label", "unsure", "where", "pick", "score", "labellers",
-                                           "note_a", "note_b"])
+        w = csv.DictWriter(
+            fh, fieldnames=["path", "label", "unsure", "where", "pick", "score", "labellers", "note_a", "note_b"]
+        )
         w.writeheader()
         w.writerows(rows)
     for pick in ("top", "random"):
@@ -118,8 +140,11 @@ def main(argv=None) -> int:
             continue
         occ = [r for r in sel if r["unsure"] == "0" and r["label"] not in ("clean", "eyeglasses")]
         uns = [r for r in sel if r["unsure"] == "1"]
-        print(f"{pick}: {len(sel)} faces looked at, {len(occ)} occluded by both ({100 * len(occ) / len(sel):.1f}%), "
-              f"{len(uns)} unsure or disagreed ({100 * len(uns) / len(sel):.1f}%)", file=sys.stderr)
+        print(
+            f"{pick}: {len(sel)} faces looked at, {len(occ)} occluded by both ({100 * len(occ) / len(sel):.1f}%), "
+            f"{len(uns)} unsure or disagreed ({100 * len(uns) / len(sel):.1f}%)",
+            file=sys.stderr,
+        )
     return 0
 
 

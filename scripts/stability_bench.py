@@ -38,10 +38,15 @@ def _summary(faces) -> dict:
     scores = np.array([f.occlusion_score for f in faces if f is not None])
     verdicts = [bool(f.occluded) for f in faces if f is not None]
     flips = sum(a != b for a, b in zip(verdicts, verdicts[1:]))
-    return {"n": len(faces), "no_face": sum(f is None for f in faces),
-            "score_min": round(float(scores.min()), 4), "score_median": round(float(np.median(scores)), 4),
-            "score_max": round(float(scores.max()), 4), "flagged": round(float(np.mean(verdicts)), 4),
-            "flips": round(flips / max(1, len(verdicts) - 1), 4)}
+    return {
+        "n": len(faces),
+        "no_face": sum(f is None for f in faces),
+        "score_min": round(float(scores.min()), 4),
+        "score_median": round(float(np.median(scores)), 4),
+        "score_max": round(float(scores.max()), 4),
+        "flagged": round(float(np.mean(verdicts)), 4),
+        "flips": round(flips / max(1, len(verdicts) - 1), 4),
+    }
 
 
 def run(model: str | None, frames: int) -> dict:
@@ -76,8 +81,10 @@ def main(argv=None) -> int:
     result = run(args.model, args.frames)
     for name, r in result.items():
         extra = f"  scores {r['scores']}" if "scores" in r else ""
-        print(f"{name:15s} n={r['n']:4d} score min/median/max {r['score_min']:.3f}/{r['score_median']:.3f}/"
-              f"{r['score_max']:.3f}  flagged {100 * r['flagged']:.1f}%  flips {100 * r['flips']:.1f}%{extra}")
+        print(
+            f"{name:15s} n={r['n']:4d} score min/median/max {r['score_min']:.3f}/{r['score_median']:.3f}/"
+            f"{r['score_max']:.3f}  flagged {100 * r['flagged']:.1f}%  flips {100 * r['flips']:.1f}%{extra}"
+        )
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)

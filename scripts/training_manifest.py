@@ -23,8 +23,16 @@ import os
 import sys
 
 #: wild label types (test_labels.csv / val_labels.csv) -> faceocc label names
-WILD_TYPES = {"hand": "hand", "sunglasses": "sunglasses", "mask": "mask", "eyeglasses": "eyeglasses",
-              "object": "other", "hair": "other", "border": "other", "other": "other"}
+WILD_TYPES = {
+    "hand": "hand",
+    "sunglasses": "sunglasses",
+    "mask": "mask",
+    "eyeglasses": "eyeglasses",
+    "object": "other",
+    "hair": "other",
+    "border": "other",
+    "other": "other",
+}
 
 
 def wild_label(occluded: str, types: str) -> str:
@@ -40,9 +48,13 @@ def main(argv=None) -> int:
     ap.add_argument("data", help="the shared data folder (holds faces/ and wild/)")
     ap.add_argument("out", help="manifest CSV to write")
     ap.add_argument("--wild-audit", default="", help="audit of the wild train faces (path,label[,unsure,...])")
-    ap.add_argument("--scores", default="", help="model scores of the wild train faces (scripts/wild_audit_grids.py's "
-                    "scores.csv): faces nobody looked at are labelled eyeglasses where the model's eyeglasses score is "
-                    ">= 0.5 (so that clean faces with glasses do not teach 'no eyeglasses')")
+    ap.add_argument(
+        "--scores",
+        default="",
+        help="model scores of the wild train faces (scripts/wild_audit_grids.py's "
+        "scores.csv): faces nobody looked at are labelled eyeglasses where the model's eyeglasses score is "
+        ">= 0.5 (so that clean faces with glasses do not teach 'no eyeglasses')",
+    )
     args = ap.parse_args(argv)
     data = os.path.abspath(args.data)
     audit = {}
@@ -59,8 +71,17 @@ def main(argv=None) -> int:
     rows, counts = [], {}
     with open(os.path.join(data, "faces", "manifest.csv"), newline="") as fh:
         for r in csv.DictReader(fh):
-            rows.append({"path": os.path.join(data, r["path"]), "label": r["label"], "source": r["source"],
-                         "split": r["split"], "group": "", "age": "", "race": ""})
+            rows.append(
+                {
+                    "path": os.path.join(data, r["path"]),
+                    "label": r["label"],
+                    "source": r["source"],
+                    "split": r["split"],
+                    "group": "",
+                    "age": "",
+                    "race": "",
+                }
+            )
     with open(os.path.join(data, "wild", "manifest.csv"), newline="") as fh:
         for r in csv.DictReader(fh):
             if r["split"] == "test":
@@ -75,15 +96,26 @@ def main(argv=None) -> int:
                 if a is not None and a.get("unsure", "0") == "1":
                     continue
                 label = a["label"] if a is not None else ("eyeglasses" if r["path"] in glasses else "clean")
-            rows.append({"path": os.path.join(data, r["path"]), "label": label, "source": "wild_" + r["source"],
-                         "split": r["split"], "group": r["group"], "age": r["age"], "race": r["race"]})
+            rows.append(
+                {
+                    "path": os.path.join(data, r["path"]),
+                    "label": label,
+                    "source": "wild_" + r["source"],
+                    "split": r["split"],
+                    "group": r["group"],
+                    "age": r["age"],
+                    "race": r["race"],
+                }
+            )
             counts[(r["split"], label)] = counts.get((r["split"], label), 0) + 1
     with open(args.out, "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    print(f"{args.out}: {len(rows)} rows; wild: " + ", ".join(f"{s}/{lab} {n}" for (s, lab), n in sorted(counts.items())),
-          file=sys.stderr)
+    print(
+        f"{args.out}: {len(rows)} rows; wild: " + ", ".join(f"{s}/{lab} {n}" for (s, lab), n in sorted(counts.items())),
+        file=sys.stderr,
+    )
     return 0
 
 

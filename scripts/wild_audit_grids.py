@@ -38,7 +38,7 @@ def draw_grid(paths: list[str], data: str, out: str) -> None:
         img = cv2.resize(img, (max(1, int(w * s)), max(1, int(h * s))), interpolation=cv2.INTER_AREA)
         r, c = divmod(k, COLS)
         y0, x0 = r * CELL + (CELL - img.shape[0]) // 2, c * CELL + (CELL - img.shape[1]) // 2
-        sheet[y0:y0 + img.shape[0], x0:x0 + img.shape[1]] = img
+        sheet[y0 : y0 + img.shape[0], x0 : x0 + img.shape[1]] = img
         cv2.rectangle(sheet, (c * CELL + 1, r * CELL + 1), (c * CELL + 34, r * CELL + 22), (0, 0, 0), -1)
         cv2.putText(sheet, str(k), (c * CELL + 4, r * CELL + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2)
     cv2.imwrite(out, sheet)
@@ -68,25 +68,41 @@ def main(argv=None) -> int:
     for f in args.exclude:
         with open(f, newline="") as fh:
             seen |= {r["path"] for r in csv.DictReader(fh)}
-    order = np.array([j for j in np.argsort(-out.occluded, kind="stable")
-                      if os.path.relpath(cache.rows[idx[j]]["path"], data) not in seen], dtype=int)
+    order = np.array(
+        [
+            j
+            for j in np.argsort(-out.occluded, kind="stable")
+            if os.path.relpath(cache.rows[idx[j]]["path"], data) not in seen
+        ],
+        dtype=int,
+    )
     if seen:
         print(f"{len(idx) - len(order)} faces of earlier audits left out", file=sys.stderr)
     top = [int(j) for j in order[: args.top]]
-    rest = [int(j) for j in order[args.top:]]
+    rest = [int(j) for j in order[args.top :]]
     rng = np.random.default_rng(args.seed)
-    rand = sorted(rng.choice(rest, size=min(args.random, len(rest)), replace=False).tolist(), key=lambda j: -out.occluded[j])
+    rand = sorted(
+        rng.choice(rest, size=min(args.random, len(rest)), replace=False).tolist(), key=lambda j: -out.occluded[j]
+    )
     os.makedirs(args.out, exist_ok=True)
     cells = [(j, "top") for j in top] + [(j, "random") for j in rand]
     rows = []
     per = COLS * ROWS
     for g in range(0, len(cells), per):
-        chunk = cells[g:g + per]
+        chunk = cells[g : g + per]
         paths = [os.path.relpath(cache.rows[idx[j]]["path"], data) for j, _ in chunk]
         draw_grid(paths, data, os.path.join(args.out, f"grid_{g // per:03d}.png"))
         for k, ((j, pick), rel) in enumerate(zip(chunk, paths)):
-            rows.append({"grid": g // per, "cell": k, "path": rel, "score": round(float(out.occluded[j]), 4),
-                         "eyeglasses": round(float(glasses[j]), 4), "pick": pick})
+            rows.append(
+                {
+                    "grid": g // per,
+                    "cell": k,
+                    "path": rel,
+                    "score": round(float(out.occluded[j]), 4),
+                    "eyeglasses": round(float(glasses[j]), 4),
+                    "pick": pick,
+                }
+            )
     with open(os.path.join(args.out, "cells.csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=["grid", "cell", "path", "score", "eyeglasses", "pick"])
         w.writeheader()
@@ -96,10 +112,18 @@ def main(argv=None) -> int:
         w = csv.writer(fh)
         w.writerow(["path", "score", "eyeglasses"])
         for j, i in enumerate(idx):
-            w.writerow([os.path.relpath(cache.rows[i]["path"], data), round(float(out.occluded[j]), 4),
-                        round(float(glasses[j]), 4)])
-    print(f"{len(rows)} cells in {(len(rows) + per - 1) // per} grids; score at rank {args.top}: "
-          f"{out.occluded[order[min(args.top, len(order)) - 1]]:.3f}", file=sys.stderr)
+            w.writerow(
+                [
+                    os.path.relpath(cache.rows[i]["path"], data),
+                    round(float(out.occluded[j]), 4),
+                    round(float(glasses[j]), 4),
+                ]
+            )
+    print(
+        f"{len(rows)} cells in {(len(rows) + per - 1) // per} grids; score at rank {args.top}: "
+        f"{out.occluded[order[min(args.top, len(order)) - 1]]:.3f}",
+        file=sys.stderr,
+    )
     return 0
 
 

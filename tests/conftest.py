@@ -36,6 +36,7 @@ def tiny_checkpoint(tmp_path_factory):
 
 # -- a tiny generated dataset on disk (evaluate, audit, prepare, train, export) ------------------------------------
 
+
 def _photo(shift=(0, 0), flip=False):
     from faceocc.evaluate.bench import test_photo
 

@@ -25,7 +25,9 @@ def test_test_photo_has_one_face():
 def test_bench_cli_is_fast_and_writes_json(tmp_path):
     out = tmp_path / "bench.json"
     t = time.perf_counter()
-    res = runner.invoke(app, ["bench", "--iterations", "3", "--workers", "1", "--folder-images", "2", "--json", str(out), "-q"])
+    res = runner.invoke(
+        app, ["bench", "--iterations", "3", "--workers", "1", "--folder-images", "2", "--json", str(out), "-q"]
+    )
     elapsed = time.perf_counter() - t
     assert res.exit_code == 0, res.output
     assert elapsed < 30
@@ -43,7 +45,9 @@ def test_bench_cli_is_fast_and_writes_json(tmp_path):
         assert word in res.output
 
     # never overwrite: a second run gets a new name, and compares with the first
-    res = runner.invoke(app, ["bench", "--iterations", "2", "--workers", "0", "--json", str(out), "--previous", str(out), "-q"])
+    res = runner.invoke(
+        app, ["bench", "--iterations", "2", "--workers", "0", "--json", str(out), "--previous", str(out), "-q"]
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "bench-1.json").is_file() and "vs previous" in res.output
     assert json.loads(out.read_text())["latency"][0]["iterations"] == 3

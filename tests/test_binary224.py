@@ -46,8 +46,10 @@ def _sample_crops() -> np.ndarray:
 
 def _calibration_images() -> np.ndarray:
     rng = np.random.default_rng(0)
-    noise = [cv2.resize(rng.integers(0, 255, (8, 8, 3)).astype(np.uint8), (112, 112), interpolation=cv2.INTER_CUBIC)
-             for _ in range(26)]
+    noise = [
+        cv2.resize(rng.integers(0, 255, (8, 8, 3)).astype(np.uint8), (112, 112), interpolation=cv2.INTER_CUBIC)
+        for _ in range(26)
+    ]
     return np.concatenate([_sample_crops(), np.stack(noise)])
 
 
@@ -136,7 +138,9 @@ def test_binary224_documented_preprocessing(exported):
 
     x = crops_to_imagenet224(_sample_crops())
     assert x.shape == (6, 3, 224, 224) and x.dtype == np.float32
-    rgb = (torch.from_numpy(x) * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) * 255
+    rgb = (
+        torch.from_numpy(x) * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    ) * 255
     seen = F.interpolate(rgb, size=(112, 112), mode="bilinear", align_corners=False).permute(0, 2, 3, 1).numpy()
     full = OcclusionModel(exported["full"], threads=1).predict(seen).occluded
     np.testing.assert_allclose(_p_occluded(exported["binary"], x), full, atol=1e-3)

@@ -24,8 +24,23 @@ def photos(tmp_path_factory, astronaut):
 
 def test_analyze_writes_jsonl_csv_annotations_and_crops(photos, tmp_path):
     out = tmp_path / "out.jsonl"
-    res = runner.invoke(app, ["analyze", str(photos), "--jsonl", str(out), "--csv", str(tmp_path / "faces.csv"),
-                              "--annotate", str(tmp_path / "ann"), "--crops", str(tmp_path / "crops"), "--threads", "1"])
+    res = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(photos),
+            "--jsonl",
+            str(out),
+            "--csv",
+            str(tmp_path / "faces.csv"),
+            "--annotate",
+            str(tmp_path / "ann"),
+            "--crops",
+            str(tmp_path / "crops"),
+            "--threads",
+            "1",
+        ],
+    )
     assert res.exit_code == 1, res.output  # one input could not be read
     records = [json.loads(line) for line in out.read_text().splitlines()]
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in records}

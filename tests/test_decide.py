@@ -61,10 +61,16 @@ def test_border_rule_lives_in_the_decision():
     outside = np.zeros((28, 28), np.float32)
     outside[:, :11] = 1.0  # the photo's edge runs through the right eye
     cut = {"right_eye": 0.6, "left_eye": 0.0, "nose": 0.0, "mouth": 0.0, "chin": 0.0, "face": 0.2}
-    scores = ModelScores(0.1, dict(zip(OCCLUDER_TYPES, [0.01] * 5)), dict.fromkeys(("right_eye", "left_eye", "nose",
-                         "mouth", "chin"), 0.0), 0.0, np.zeros((28, 28), np.float32))
-    m = FaceMeasurement(box=(0, 0, 100, 100), det_score=0.9, landmarks=np.zeros((5, 2)), scores=scores,
-                        outside=outside, border_cut=cut)
+    scores = ModelScores(
+        0.1,
+        dict(zip(OCCLUDER_TYPES, [0.01] * 5)),
+        dict.fromkeys(("right_eye", "left_eye", "nose", "mouth", "chin"), 0.0),
+        0.0,
+        np.zeros((28, 28), np.float32),
+    )
+    m = FaceMeasurement(
+        box=(0, 0, 100, 100), det_score=0.9, landmarks=np.zeros((5, 2)), scores=scores, outside=outside, border_cut=cut
+    )
     face = decide(m, PolicyOptions(), 0.5)
     assert face.border and face.occluded and face.occluder == "other" and face.occlusion_score == pytest.approx(0.8)
     assert face.parts["right_eye"] > 0.3 and face.upper

@@ -65,7 +65,9 @@ def test_alignment_puts_landmarks_on_template(astronaut, astronaut_face):
     crop = align_face(astronaut, astronaut_face.landmarks)
     assert crop.shape == (CROP_SIZE, CROP_SIZE, 3) and crop.dtype == np.uint8
     # the aligned crop of a face, redetected, has its eyes where the template says
-    again = FaceDetector(DetectorOptions(score_threshold=0.5)).detect(cv2.copyMakeBorder(crop, 40, 40, 40, 40, cv2.BORDER_REPLICATE))
+    again = FaceDetector(DetectorOptions(score_threshold=0.5)).detect(
+        cv2.copyMakeBorder(crop, 40, 40, 40, 40, cv2.BORDER_REPLICATE)
+    )
     assert again and np.abs(again[0].landmarks[:2] - 40 - TEMPLATE[:2]).max() < 4.0
 
 
@@ -81,6 +83,6 @@ def test_part_regions_are_where_the_parts_are():
         assert inside > 0.9, name
     # covering the lower half of the crop covers mouth and chin, not the eyes
     occ = np.zeros((CROP_SIZE, CROP_SIZE), np.float32)
-    occ[int(TEMPLATE[2, 1]) + 6:] = 1
+    occ[int(TEMPLATE[2, 1]) + 6 :] = 1
     fr = part_fractions(occ)
     assert fr["mouth"] > 0.95 and fr["chin"] > 0.95 and fr["right_eye"] == 0 and 0.2 < fr["face"] < 0.6

@@ -53,7 +53,7 @@ def test_tiles_merge_duplicates_at_the_seams(group):
     assert cut
     faces = detector.detect(image)
     hits = [int(matched_faces([f.box], truth).sum()) for f in faces]
-    per_face = [int(matched_faces([f.box for f in faces], truth[i:i + 1]).sum()) for i in range(len(truth))]
+    per_face = [int(matched_faces([f.box for f in faces], truth[i : i + 1]).sum()) for i in range(len(truth))]
     assert len(faces) == 9 and hits == [1] * 9 and per_face == [1] * 9  # every face once, nothing twice
     # and whole: each box is the one the untiled pass finds, not a part cut at a seam
     whole = np.array([f.box for f in FaceDetector(DetectorOptions(threads=1)).detect(image)])
@@ -94,7 +94,7 @@ def test_large_photos_get_coarser_passes_and_large_faces_are_found():
 
     crop = cv2.resize(skimage.data.astronaut()[45:200, 160:290], None, fx=11, fy=11, interpolation=cv2.INTER_CUBIC)
     image = np.full((1800, 2400, 3), 127, np.uint8)
-    image[40:40 + crop.shape[0], 400:400 + crop.shape[1]] = crop
+    image[40 : 40 + crop.shape[0], 400 : 400 + crop.shape[1]] = crop
     expected = FaceDetector(DetectorOptions(max_side=480)).detect(image)
     assert detector.plan(2400, 1800).scales == [0.5, 0.125]
     faces = detector.detect(image)

@@ -22,6 +22,7 @@ S = [0.9, 0.8, 0.3, 0.6, 0.2, 0.1, 0.7, 0.4]
 
 # -- metrics, by hand ------------------------------------------------------------------------------
 
+
 def test_binary_metrics_by_hand():
     m = M.binary_metrics(Y, S, 0.5)
     assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (3, 1, 3, 1)
@@ -68,7 +69,9 @@ def test_sweep_confusion_parts_coverage_fairness_calibration():
     sweep = M.threshold_sweep(Y, S, [0.0, 0.5, 1.0])
     assert [(r["tpr"], r["fpr"]) for r in sweep] == [(1.0, 1.0), (0.75, 0.25), (0.0, 0.0)]
 
-    cm = M.confusion_matrix(["clean", "mask", "mask", "hand"], ["clean", "mask", "clean", "mask"], ["clean", "mask", "hand"])
+    cm = M.confusion_matrix(
+        ["clean", "mask", "mask", "hand"], ["clean", "mask", "clean", "mask"], ["clean", "mask", "hand"]
+    )
     assert cm["matrix"] == [[1, 0, 0], [1, 1, 0], [0, 1, 0]]
 
     names = ("right_eye", "left_eye", "nose", "mouth", "chin")
@@ -104,12 +107,26 @@ def test_compute_metrics_on_hand_made_predictions():
     items = []
     for lab, g in zip(labels, groups):
         occ, types, w = label_targets(lab)
-        items.append(Item(path=f"{lab}.jpg", label=lab, group=g, source="s1" if g == "a" else "s2", true_occluded=bool(occ),
-                          true_types=types, type_weights=w))
+        items.append(
+            Item(
+                path=f"{lab}.jpg",
+                label=lab,
+                group=g,
+                source="s1" if g == "a" else "s2",
+                true_occluded=bool(occ),
+                true_types=types,
+                type_weights=w,
+            )
+        )
     items.append(Item(path="none.jpg", label="clean", status="no_face", message="no face found"))
     p = Predictions.empty("m", len(items))
-    occ_rows = {"mask": [0.9, 0, 0, 0, 0], "hand": [0, 0, 0, 0.2, 0.1], "clean": [0, 0, 0, 0, 0],
-                "eyeglasses": [0, 0, 0.8, 0, 0], "sunglasses": [0, 0.7, 0, 0, 0]}
+    occ_rows = {
+        "mask": [0.9, 0, 0, 0, 0],
+        "hand": [0, 0, 0, 0.2, 0.1],
+        "clean": [0, 0, 0, 0, 0],
+        "eyeglasses": [0, 0, 0.8, 0, 0],
+        "sunglasses": [0, 0.7, 0, 0, 0],
+    }
     for i, s in enumerate(S):
         p.set(i, s, occ_rows[labels[i]], [0] * 5, 0.0)
     es = EvalSet(items, [p], CropStore(), "photos")
@@ -131,7 +148,12 @@ def test_compute_metrics_on_hand_made_predictions():
     # By hand at 0.65: TP 3 (0.9 0.8 0.7), FN 1 (0.3), FP 0, TN 4 -> tpr .75, fpr 0, precision 1, f1 6/7, accuracy 7/8
     m65 = compute_metrics(es, 0, threshold=0.65)
     d = compare(m, m65)
-    assert d["fpr"] == {"a": pytest.approx(0.25), "b": 0.0, "diff": pytest.approx(-0.25), "better": "b"}  # lower is better
+    assert d["fpr"] == {
+        "a": pytest.approx(0.25),
+        "b": 0.0,
+        "diff": pytest.approx(-0.25),
+        "better": "b",
+    }  # lower is better
     assert d["precision"]["diff"] == pytest.approx(0.25) and d["precision"]["better"] == "b"
     assert d["f1"]["b"] == pytest.approx(6 / 7) and d["f1"]["diff"] == pytest.approx(6 / 7 - 0.75)
     assert d["accuracy"]["diff"] == pytest.approx(0.125) and d["accuracy"]["better"] == "b"
@@ -145,10 +167,24 @@ def test_compute_metrics_on_hand_made_predictions():
 
 # -- a tiny generated dataset (the tiny_dataset fixture in conftest.py) -------------------------------------
 
+
 def test_evaluate_report_threshold_and_compare(tiny_dataset, tmp_path):
     out = tmp_path / "report"
-    res = runner.invoke(app, ["evaluate", str(tiny_dataset / "manifest.csv"), "--out", str(out), "--pick-threshold", "tpr=0.5",
-                              "--compare", "faceocc_mbv2_112_int8.onnx", "--threads", "1"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_dataset / "manifest.csv"),
+            "--out",
+            str(out),
+            "--pick-threshold",
+            "tpr=0.5",
+            "--compare",
+            "faceocc_mbv2_112_int8.onnx",
+            "--threads",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads((out / "report.json").read_text())
     assert report["counts"]["items"] == 10 and report["counts"]["ok"] == 9 and report["counts"]["no_face"] == 1
@@ -164,7 +200,15 @@ def test_evaluate_report_threshold_and_compare(tiny_dataset, tmp_path):
     assert all(v["diff"] in (0, None) for v in cmp.values())
     assert cmp["tpr"]["a"] == cmp["tpr"]["b"] == m["overall"]["tpr"] is not None and cmp["tpr"]["diff"] == 0
     assert cmp["roc_auc"]["a"] == cmp["roc_auc"]["b"] == report["metrics"][names[1]]["overall"]["roc_auc"] is not None
-    for f in ("report.md", "predictions.csv", "not_scored.csv", "roc.png", "pr.png", "calibration.png", "confusion.png"):
+    for f in (
+        "report.md",
+        "predictions.csv",
+        "not_scored.csv",
+        "roc.png",
+        "pr.png",
+        "calibration.png",
+        "confusion.png",
+    ):
         assert (out / f).is_file(), f
     md = (out / "report.md").read_text()
     assert "Per category" in md and "Comparison" in md and "blank.png" in md
@@ -174,12 +218,28 @@ def test_evaluate_report_threshold_and_compare(tiny_dataset, tmp_path):
         assert len(list(csv.DictReader(fh))) == 10
 
     # faceocc analyze reads the picked threshold
-    res = runner.invoke(app, ["analyze", str(tiny_dataset / "img" / "clean0.jpg"), "--threshold-file", str(out / "threshold.json"), "-q"])
+    res = runner.invoke(
+        app,
+        ["analyze", str(tiny_dataset / "img" / "clean0.jpg"), "--threshold-file", str(out / "threshold.json"), "-q"],
+    )
     assert res.exit_code == 0, res.output
 
     # an existing report folder is never overwritten
-    res = runner.invoke(app, ["evaluate", str(tiny_dataset / "manifest.csv"), "--out", str(out), "--split", "train",
-                              "--format", "html", "--no-plots", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tiny_dataset / "manifest.csv"),
+            "--out",
+            str(out),
+            "--split",
+            "train",
+            "--format",
+            "html",
+            "--no-plots",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "report-1" / "report.html").is_file()
     assert json.loads((out / "report.json").read_text())["counts"]["items"] == 10
@@ -200,8 +260,16 @@ def _write_cache(root: Path, dataset: Path, absolute: bool = False) -> Path:
             lms.append(p.landmarks)
             label = "clean" if r["label"] == "no_mask" else r["label"]
             path = str((dataset / r["path"]).resolve()) if absolute else r["path"]
-            rows.append({"path": path, "label": label, "split": r["split"], "group": r["group"], "source": r["source"],
-                         "det_score": round(p.det_score, 4)})
+            rows.append(
+                {
+                    "path": path,
+                    "label": label,
+                    "split": r["split"],
+                    "group": r["group"],
+                    "source": r["source"],
+                    "det_score": round(p.det_score, 4),
+                }
+            )
     np.save(cache / "crops.npy", np.stack(crops))
     np.save(cache / "landmarks.npy", np.stack(lms).astype(np.float32))
     with open(cache / "index.csv", "w", newline="") as fh:
@@ -221,14 +289,38 @@ def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
     # a label audit file corrects labels (paths as in the cache index / relative to the dataset root)
     audit = tmp_path / "audit.csv"
     audit.write_text("path,label\nimg/clean0.jpg,hand\nimg/sun0.jpg,eyeglasses\n")
-    res = runner.invoke(app, ["evaluate", "--cache", str(cache), "--audit-labels", str(audit), "--out", str(tmp_path / "c2"),
-                              "--no-plots", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--cache",
+            str(cache),
+            "--audit-labels",
+            str(audit),
+            "--out",
+            str(tmp_path / "c2"),
+            "--no-plots",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     m = next(iter(json.loads((tmp_path / "c2" / "report.json").read_text())["metrics"].values()))
     assert m["per_category"]["hand"]["n"] == 1 and m["per_category"]["eyeglasses"]["n"] == 1
     # the same audit file applies to a cache whose index holds absolute paths (matched on the audit's path suffix)
-    res = runner.invoke(app, ["evaluate", "--cache", str(_write_cache(tmp_path, tiny_dataset, absolute=True)),
-                              "--audit-labels", str(audit), "--out", str(tmp_path / "c3"), "--no-plots", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--cache",
+            str(_write_cache(tmp_path, tiny_dataset, absolute=True)),
+            "--audit-labels",
+            str(audit),
+            "--out",
+            str(tmp_path / "c3"),
+            "--no-plots",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     m = next(iter(json.loads((tmp_path / "c3" / "report.json").read_text())["metrics"].values()))
     assert m["per_category"]["hand"]["n"] == 1 and m["per_category"]["eyeglasses"]["n"] == 1
@@ -241,8 +333,22 @@ def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
 
     import faceocc.synthesis  # noqa: F401 - core: an import error fails the test (it used to be skipped)
 
-    res = runner.invoke(app, ["evaluate", "--cache", str(cache), "--synthetic", "--per-face", "4", "--out", str(tmp_path / "s"),
-                              "--pick-threshold", "fpr=0.5", "-q"])
+    res = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--cache",
+            str(cache),
+            "--synthetic",
+            "--per-face",
+            "4",
+            "--out",
+            str(tmp_path / "s"),
+            "--pick-threshold",
+            "fpr=0.5",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "s" / "report.json").read_text())
     m = next(iter(rep["metrics"].values()))
@@ -253,7 +359,9 @@ def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
 
 
 def test_audit_ranks_and_draws(tiny_dataset, tmp_path):
-    res = runner.invoke(app, ["audit", str(tiny_dataset / "manifest.csv"), "--out", str(tmp_path / "a"), "--threads", "1"])
+    res = runner.invoke(
+        app, ["audit", str(tiny_dataset / "manifest.csv"), "--out", str(tmp_path / "a"), "--threads", "1"]
+    )
     assert res.exit_code == 0, res.output
     with open(tmp_path / "a" / "audit.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -269,17 +377,21 @@ def test_audit_ranks_and_draws(tiny_dataset, tmp_path):
 
 # -- bad input fails before any work, naming the line ----------------------------------------------
 
+
 def _manifest(tmp_path, body):
     p = tmp_path / "m.csv"
     p.write_text("path,label,split\n" + body)
     return p
 
 
-@pytest.mark.parametrize("body, expect", [
-    ("img/clean0.jpg,no_mask,test\nimg/missing.jpg,no_mask,test\n", ":3: file not found"),
-    ("img/clean0.jpg,wizard_hat,test\n", ":2: unknown label"),
-    ("img/clean0.jpg,no_mask\n", ":2: malformed row"),
-])
+@pytest.mark.parametrize(
+    "body, expect",
+    [
+        ("img/clean0.jpg,no_mask,test\nimg/missing.jpg,no_mask,test\n", ":3: file not found"),
+        ("img/clean0.jpg,wizard_hat,test\n", ":2: unknown label"),
+        ("img/clean0.jpg,no_mask\n", ":2: malformed row"),
+    ],
+)
 def test_bad_manifest_names_the_line(tiny_dataset, tmp_path, body, expect):
     m = _manifest(tiny_dataset, body)
     try:

@@ -258,22 +258,29 @@ def test_no_import_cycles():
 def _imports_between(units: list[str]) -> str:
     """The module imports that tie the units of a cycle together, one per line."""
     members = set(units)
-    return "\n".join(f"  {importer} -> {target} (line {line})" for importer, targets in sorted(GRAPH.items())
-                     for target, line in sorted(targets.items())
-                     if unit(importer) in members and unit(target) in members and unit(importer) != unit(target))
+    return "\n".join(
+        f"  {importer} -> {target} (line {line})"
+        for importer, targets in sorted(GRAPH.items())
+        for target, line in sorted(targets.items())
+        if unit(importer) in members and unit(target) in members and unit(importer) != unit(target)
+    )
 
 
 def test_no_import_cycles_between_packages():
     components = strongly_connected(unit_graph(GRAPH))
     new = [c for c in components if c not in KNOWN_CYCLES]
     assert not new, "import cycles between packages:\n" + "\n".join(
-        " <-> ".join(c) + "\n" + _imports_between(c) for c in new)
+        " <-> ".join(c) + "\n" + _imports_between(c) for c in new
+    )
 
 
 def test_imports_run_down_the_layers():
-    upward = [f"{importer} (layer {layer(importer)}) imports {target} (layer {layer(target)}) at line {line}"
-              for importer, targets in GRAPH.items() for target, line in targets.items()
-              if layer(target) > layer(importer) and unit(target) != unit(importer)]
+    upward = [
+        f"{importer} (layer {layer(importer)}) imports {target} (layer {layer(target)}) at line {line}"
+        for importer, targets in GRAPH.items()
+        for target, line in targets.items()
+        if layer(target) > layer(importer) and unit(target) != unit(importer)
+    ]
     assert not upward, "imports that run upwards:\n" + "\n".join(upward)
 
 
@@ -285,8 +292,11 @@ def test_known_cycles_are_still_there():
 
 
 def test_no_private_names_across_packages():
-    new = [f"{where}: {importer} uses {what}" for importer, what, where in PRIVATE
-           if (importer, what) not in KNOWN_PRIVATE_IMPORTS]
+    new = [
+        f"{where}: {importer} uses {what}"
+        for importer, what, where in PRIVATE
+        if (importer, what) not in KNOWN_PRIVATE_IMPORTS
+    ]
     assert not new, "private names used outside their package:\n" + "\n".join(new)
 
 
@@ -301,15 +311,20 @@ def test_the_checker_finds_a_cycle_and_a_private_import():
     assert strongly_connected(graph) == [["a", "b", "c"]]
     assert _cycle_path(graph, ["a", "b", "c"]) == "a (line 1) -> b (line 2) -> c (line 3) -> a"
     visitor = _Imports(f"{PACKAGE}.evaluate.report")  # a module of a subpackage
-    code = ("def f():\n    from ..datasets import _hidden, visible\n    from .metrics import _shared\n"
-            "    from .. import io\n    io._private()\n    import importlib\n    importlib.import_module('faceocc.model')\n")
+    code = (
+        "def f():\n    from ..datasets import _hidden, visible\n    from .metrics import _shared\n"
+        "    from .. import io\n    io._private()\n    import importlib\n    importlib.import_module('faceocc.model')\n"
+    )
     visitor.visit(ast.parse(code))
     assert visitor.private == [(2, f"{PACKAGE}.datasets._hidden"), (5, f"{PACKAGE}.io._private")]  # _shared: same unit
     assert set(visitor.edges) == {f"{PACKAGE}.{m}" for m in ("datasets", "evaluate.metrics", "io", "model")}
     visitor = _Imports(f"{PACKAGE}.evaluate.report")  # the name of a module imported from a variable
     visitor.visit(ast.parse("import importlib\nfor m in ('faceocc.cli', 'x'):\n    importlib.import_module(m)\n"))
     assert set(visitor.edges) == {f"{PACKAGE}.cli"}
-    modules = {f"{PACKAGE}.train.network": {}, f"{PACKAGE}.train.trainer": {f"{PACKAGE}.export": 1},
-               f"{PACKAGE}.export": {f"{PACKAGE}.train.network": 1}}
+    modules = {
+        f"{PACKAGE}.train.network": {},
+        f"{PACKAGE}.train.trainer": {f"{PACKAGE}.export": 1},
+        f"{PACKAGE}.export": {f"{PACKAGE}.train.network": 1},
+    }
     assert strongly_connected(modules) == []  # export <-> train as it was: no cycle between modules...
     assert strongly_connected(unit_graph(modules)) == [[f"{PACKAGE}.export", f"{PACKAGE}.train"]]  # ...one here

@@ -56,8 +56,12 @@ def test_bad_inputs_name_the_file(tmp_path):
     good = io.BytesIO()
     Image.new("RGB", (64, 64), (120, 90, 60)).save(good, "JPEG")
     (tmp_path / "truncated.jpg").write_bytes(good.getvalue()[:40])
-    for name, words in (("notes.jpg", "not a readable image"), ("empty.png", "empty file"), ("truncated.jpg", "not a readable image"),
-                        ("missing.jpg", "no such file")):
+    for name, words in (
+        ("notes.jpg", "not a readable image"),
+        ("empty.png", "empty file"),
+        ("truncated.jpg", "not a readable image"),
+        ("missing.jpg", "no such file"),
+    ):
         with pytest.raises(InputError, match=words) as err:
             load_image(tmp_path / name)
         assert name in str(err.value)
@@ -68,8 +72,20 @@ def test_analyze_astronaut_contract(analyzer, astronaut):
     assert (result.width, result.height, result.error) == (512, 512, None)
     assert len(result.faces) == 1
     face = result.to_dict()["faces"][0]
-    assert set(face) >= {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "parts", "upper", "lower",
-                         "coverage", "usable", "advice"}
+    assert set(face) >= {
+        "box",
+        "det_score",
+        "landmarks",
+        "occluded",
+        "occlusion_score",
+        "occluders",
+        "parts",
+        "upper",
+        "lower",
+        "coverage",
+        "usable",
+        "advice",
+    }
     assert set(face["occluders"]) == {"mask", "sunglasses", "eyeglasses", "hand", "other"}
     assert set(face["parts"]) == {"right_eye", "left_eye", "nose", "mouth", "chin"}
     assert 0 <= face["occlusion_score"] <= 1 and 0 <= face["coverage"] <= 1
@@ -126,8 +142,9 @@ def test_tight_crop_of_a_whole_face_is_not_occluded_by_its_border(analyzer, astr
     assert cut["face"] > 0.01, "the canonical crop does reach beyond the tight crop"
     assert not border_occludes(cut, PolicyOptions())
     eyes_y = int(round(astronaut_face.landmarks[:2, 1].mean()))
-    through_eyes = part_fractions(1.0 - crop_validity(astronaut[eyes_y:].shape,
-                                                      estimate_transform(astronaut_face.landmarks - [0, eyes_y])))
+    through_eyes = part_fractions(
+        1.0 - crop_validity(astronaut[eyes_y:].shape, estimate_transform(astronaut_face.landmarks - [0, eyes_y]))
+    )
     assert border_occludes(through_eyes, PolicyOptions())
 
 
@@ -138,8 +155,14 @@ def test_crop_validity_matches_a_full_size_warp(astronaut_face):
     shape = (300, 512)
     m = estimate_transform(astronaut_face.landmarks - [0, 60], CROP_SIZE)
     fast = crop_validity(shape, m, CROP_SIZE)
-    slow = cv2.warpAffine(np.ones(shape, np.float32), m, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_NEAREST,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    slow = cv2.warpAffine(
+        np.ones(shape, np.float32),
+        m,
+        (CROP_SIZE, CROP_SIZE),
+        flags=cv2.INTER_NEAREST,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     assert 0.05 < 1 - fast.mean() < 0.95
     assert np.mean(fast != slow) < 0.01  # only pixels on the edge line may differ
 

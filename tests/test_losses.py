@@ -71,6 +71,7 @@ def test_focal_bce_gradient_pushes_towards_the_target():
 
 # -- coverage ---------------------------------------------------------------------------------------------------------
 
+
 def test_coverage_weighted_mse_by_hand():
     pred, target = t(0.1, 0.3), t(0.0, 0.5)
     # w = 1/30 + target = 1/30, 16/30; sum w e^2 = (0.01 + 16 * 0.04) / 30 = 0.65 / 30; sum w = 17/30
@@ -97,6 +98,7 @@ def test_coverage_weighted_mse_without_weights_equals_unit_weights():
 
 # -- occlusion map ----------------------------------------------------------------------------------------------------
 
+
 def test_map_bce_is_a_weighted_mean_over_the_cells():
     logits = torch.tensor([[[0.0, LN3], [-LN3, 0.0]]])  # p 1/2, 3/4, 1/4, 1/2
     target = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])  # BCE ln 2, ln 4, ln 4/3, ln 2
@@ -110,6 +112,7 @@ def test_map_bce_is_a_weighted_mean_over_the_cells():
 
 
 # -- distillation -----------------------------------------------------------------------------------------------------
+
 
 def test_distillation_loss_by_hand_with_an_area_resized_teacher_map():
     # verdict/types: student logit ln 3 (3/4), teacher logit 0 (1/2): BCE against 1/2 = -(ln 3/4 + ln 1/4) / 2

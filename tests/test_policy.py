@@ -20,8 +20,15 @@ PARTS = ("right_eye", "left_eye", "nose", "mouth", "chin")
 OTHER_ADVICE = "Make sure nothing covers your {} (hair, scarf, phone or other objects)."
 
 
-def judge(score: float, occluders: dict | None = None, parts: dict | None = None, options: PolicyOptions | None = None,
-          model_threshold: float = 0.5, size: float = 100.0, det_score: float = 0.9):
+def judge(
+    score: float,
+    occluders: dict | None = None,
+    parts: dict | None = None,
+    options: PolicyOptions | None = None,
+    model_threshold: float = 0.5,
+    size: float = 100.0,
+    det_score: float = 0.9,
+):
     """The policy's decision for one detected face (box ``size`` px, detection score ``det_score``) whose model outputs
     are ``score`` and the given occluder and part scores (others 0)."""
     options = options or PolicyOptions()
@@ -29,21 +36,29 @@ def judge(score: float, occluders: dict | None = None, parts: dict | None = None
     occ.update(occluders or {})
     covered = {p: 0.0 for p in PARTS}
     covered.update(parts or {})
-    m = FaceMeasurement(box=(10.0, 10.0, 10.0 + size, 10.0 + size), det_score=det_score,
-                        landmarks=np.zeros((5, 2), np.float32), scores=ModelScores(score, occ, covered, 0.1))
+    m = FaceMeasurement(
+        box=(10.0, 10.0, 10.0 + size, 10.0 + size),
+        det_score=det_score,
+        landmarks=np.zeros((5, 2), np.float32),
+        scores=ModelScores(score, occ, covered, 0.1),
+    )
     return policy.decide(m, options, model_threshold)
 
 
 # -- options ----------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"occlusion_threshold": 1.2}, "occlusion_threshold must be within [0, 1], got 1.2"),
-    ({"type_threshold": -0.1}, "type_threshold must be within [0, 1], got -0.1"),
-    ({"part_threshold": 2.0}, "part_threshold must be within [0, 1], got 2.0"),
-    ({"min_det_score": 1.5}, "min_det_score must be within [0, 1], got 1.5"),
-    ({"border_part_cut": -1.0}, "border_part_cut must be within [0, 1], got -1.0"),
-    ({"min_face_size": -1}, "min_face_size must be >= 0, got -1"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"occlusion_threshold": 1.2}, "occlusion_threshold must be within [0, 1], got 1.2"),
+        ({"type_threshold": -0.1}, "type_threshold must be within [0, 1], got -0.1"),
+        ({"part_threshold": 2.0}, "part_threshold must be within [0, 1], got 2.0"),
+        ({"min_det_score": 1.5}, "min_det_score must be within [0, 1], got 1.5"),
+        ({"border_part_cut": -1.0}, "border_part_cut must be within [0, 1], got -1.0"),
+        ({"min_face_size": -1}, "min_face_size must be >= 0, got -1"),
+    ],
+)
 def test_options_out_of_range_are_refused(kwargs, message):
     with pytest.raises(ValueError) as err:
         PolicyOptions(**kwargs)
@@ -52,22 +67,33 @@ def test_options_out_of_range_are_refused(kwargs, message):
 
 def test_option_defaults():
     o = PolicyOptions()
-    assert (o.occlusion_threshold, o.type_threshold, o.part_threshold, o.eyeglasses_occlude, o.min_face_size,
-            o.min_det_score, o.border_part_cut) == (None, 0.5, 0.3, False, 32, 0.6, 0.2)
+    assert (
+        o.occlusion_threshold,
+        o.type_threshold,
+        o.part_threshold,
+        o.eyeglasses_occlude,
+        o.min_face_size,
+        o.min_det_score,
+        o.border_part_cut,
+    ) == (None, 0.5, 0.3, False, 32, 0.6, 0.2)
 
 
 # -- the verdict ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("score, threshold, model_threshold, occluded", [
-    (0.4235, None, 0.4235, True),  # at the model's own threshold: occluded (>=)
-    (0.4234, None, 0.4235, False),  # just below it
-    (0.45, None, 0.4235, True),  # above the shipped model's threshold although below 0.5
-    (0.5, None, 0.5, True),
-    (0.49, None, 0.5, False),
-    (0.6, 0.7, 0.3, False),  # the policy's own threshold wins over the model's
-    (0.35, 0.3, 0.9, True),
-    (0.0, 0.0, 0.5, True),  # threshold 0: every face is occluded
-])
+
+@pytest.mark.parametrize(
+    "score, threshold, model_threshold, occluded",
+    [
+        (0.4235, None, 0.4235, True),  # at the model's own threshold: occluded (>=)
+        (0.4234, None, 0.4235, False),  # just below it
+        (0.45, None, 0.4235, True),  # above the shipped model's threshold although below 0.5
+        (0.5, None, 0.5, True),
+        (0.49, None, 0.5, False),
+        (0.6, 0.7, 0.3, False),  # the policy's own threshold wins over the model's
+        (0.35, 0.3, 0.9, True),
+        (0.0, 0.0, 0.5, True),  # threshold 0: every face is occluded
+    ],
+)
 def test_occluded_when_the_score_reaches_the_threshold_in_force(score, threshold, model_threshold, occluded):
     face = judge(score, options=PolicyOptions(occlusion_threshold=threshold), model_threshold=model_threshold)
     assert face.occluded is occluded
@@ -99,11 +125,16 @@ def test_eyeglasses_occlude_when_the_option_is_on():
     # the eyeglasses score must reach type_threshold
     assert judge(0.1, {"eyeglasses": 0.49}, options=options).occluded is False
     assert judge(0.1, {"eyeglasses": 0.5}, options=options).occluded is True
-    assert judge(0.1, {"eyeglasses": 0.45}, options=PolicyOptions(eyeglasses_occlude=True, type_threshold=0.4)).occluded is True
+    assert (
+        judge(0.1, {"eyeglasses": 0.45}, options=PolicyOptions(eyeglasses_occlude=True, type_threshold=0.4)).occluded
+        is True
+    )
     # occluded by the score alone: the glasses advice only when glasses count
     assert "Take off your glasses." not in judge(0.9, {"eyeglasses": 0.95, "hand": 0.8}).advice
     assert judge(0.9, {"eyeglasses": 0.95, "hand": 0.8}, options=options).advice == [
-        "Move your hand away from your face.", "Take off your glasses."]
+        "Move your hand away from your face.",
+        "Take off your glasses.",
+    ]
 
 
 def test_an_eyeglasses_only_face_is_occluded_by_eyeglasses_when_they_count():
@@ -120,11 +151,25 @@ def test_the_occluder_is_the_most_likely_type_that_counts():
 
 # -- faces that cannot be assessed ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("size, det_score, reason, advice", [
-    (31.0, 0.9, "face too small to assess (31 px < 32 px)", "Move closer to the camera or use a higher-resolution photo."),
-    (20.4, 0.3, "face too small to assess (20 px < 32 px)", "Move closer to the camera or use a higher-resolution photo."),
-    (100.0, 0.59, "face detection too uncertain (score 0.59 < 0.6)", "Face the camera in good, even light."),
-])
+
+@pytest.mark.parametrize(
+    "size, det_score, reason, advice",
+    [
+        (
+            31.0,
+            0.9,
+            "face too small to assess (31 px < 32 px)",
+            "Move closer to the camera or use a higher-resolution photo.",
+        ),
+        (
+            20.4,
+            0.3,
+            "face too small to assess (20 px < 32 px)",
+            "Move closer to the camera or use a higher-resolution photo.",
+        ),
+        (100.0, 0.59, "face detection too uncertain (score 0.59 < 0.6)", "Face the camera in good, even light."),
+    ],
+)
 def test_small_or_uncertain_faces_are_not_assessed(size, det_score, reason, advice):
     face = judge(0.99, {"mask": 0.99}, {"mouth": 0.9}, size=size, det_score=det_score)
     assert face.assessable is False and face.reason == reason and face.advice == [advice]
@@ -139,20 +184,27 @@ def test_the_limits_themselves_are_assessable():
     assert judge(0.1, size=4.0, det_score=0.05, options=lax).usable is True
     strict = PolicyOptions(min_face_size=200, min_det_score=0.95)
     assert judge(0.1, size=150.0, det_score=0.99, options=strict).reason == "face too small to assess (150 px < 200 px)"
-    assert judge(0.1, size=250.0, det_score=0.9, options=strict).reason == "face detection too uncertain (score 0.90 < 0.95)"
+    assert (
+        judge(0.1, size=250.0, det_score=0.9, options=strict).reason
+        == "face detection too uncertain (score 0.90 < 0.95)"
+    )
 
 
 # -- which side is covered --------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("parts, upper, lower", [
-    ({"right_eye": 0.3}, True, False),  # a part at part_threshold counts (>=)
-    ({"left_eye": 0.5, "chin": 0.4}, True, True),
-    ({"nose": 0.31}, False, True),
-    ({"mouth": 0.29, "chin": 0.1}, False, True),  # none reaches 0.3: the side with the larger fraction
-    ({"right_eye": 0.2, "mouth": 0.1}, True, False),
-    ({"left_eye": 0.1, "chin": 0.1}, True, False),  # a tie goes to the upper side
-    ({"right_eye": 0.29, "nose": 0.3}, False, True),  # a part that reaches it beats a larger fallback
-])
+
+@pytest.mark.parametrize(
+    "parts, upper, lower",
+    [
+        ({"right_eye": 0.3}, True, False),  # a part at part_threshold counts (>=)
+        ({"left_eye": 0.5, "chin": 0.4}, True, True),
+        ({"nose": 0.31}, False, True),
+        ({"mouth": 0.29, "chin": 0.1}, False, True),  # none reaches 0.3: the side with the larger fraction
+        ({"right_eye": 0.2, "mouth": 0.1}, True, False),
+        ({"left_eye": 0.1, "chin": 0.1}, True, False),  # a tie goes to the upper side
+        ({"right_eye": 0.29, "nose": 0.3}, False, True),  # a part that reaches it beats a larger fallback
+    ],
+)
 def test_covered_side(parts, upper, lower):
     face = judge(0.9, {"other": 0.9}, parts)
     assert face.occluded is True and (face.upper, face.lower) == (upper, lower)
@@ -167,29 +219,52 @@ def test_covered_side_follows_part_threshold_and_is_false_when_not_occluded():
 
 # -- advice -----------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("occluders, parts, advice", [
-    ({"sunglasses": 0.8}, {"right_eye": 0.6, "left_eye": 0.6}, ["Remove your sunglasses."]),
-    ({"mask": 0.9}, {"nose": 0.5, "mouth": 0.7, "chin": 0.6}, ["Remove your face mask."]),
-    ({"hand": 0.7}, {"mouth": 0.5, "chin": 0.4}, ["Move your hand away from your mouth and chin."]),
-    ({"hand": 0.7}, {"right_eye": 0.5, "left_eye": 0.4, "nose": 0.35}, ["Move your hand away from your eyes and nose."]),
-    ({"hand": 0.5}, {"right_eye": 0.5, "nose": 0.5, "mouth": 0.5, "chin": 0.5},
-     ["Move your hand away from your eyes, nose, mouth and chin."]),
-    ({"hand": 0.7}, {"mouth": 0.2}, ["Move your hand away from your face."]),  # no part reaches part_threshold
-    ({"other": 0.6}, {"mouth": 0.4}, [OTHER_ADVICE.format("mouth")]),
-    ({"other": 0.6}, {}, [OTHER_ADVICE.format("face")]),
-    ({"mask": 0.4, "hand": 0.49}, {"nose": 0.3}, [OTHER_ADVICE.format("nose")]),  # no type is sure: the general advice
-    ({"mask": 0.9, "sunglasses": 0.8}, {}, ["Remove your sunglasses.", "Remove your face mask."]),
-    ({"mask": 0.9, "other": 0.6}, {"mouth": 0.5}, ["Remove your face mask.", OTHER_ADVICE.format("mouth")]),
-    ({"eyeglasses": 0.9}, {"left_eye": 0.3}, [OTHER_ADVICE.format("eyes")]),  # glasses do not count by default
-])
+
+@pytest.mark.parametrize(
+    "occluders, parts, advice",
+    [
+        ({"sunglasses": 0.8}, {"right_eye": 0.6, "left_eye": 0.6}, ["Remove your sunglasses."]),
+        ({"mask": 0.9}, {"nose": 0.5, "mouth": 0.7, "chin": 0.6}, ["Remove your face mask."]),
+        ({"hand": 0.7}, {"mouth": 0.5, "chin": 0.4}, ["Move your hand away from your mouth and chin."]),
+        (
+            {"hand": 0.7},
+            {"right_eye": 0.5, "left_eye": 0.4, "nose": 0.35},
+            ["Move your hand away from your eyes and nose."],
+        ),
+        (
+            {"hand": 0.5},
+            {"right_eye": 0.5, "nose": 0.5, "mouth": 0.5, "chin": 0.5},
+            ["Move your hand away from your eyes, nose, mouth and chin."],
+        ),
+        ({"hand": 0.7}, {"mouth": 0.2}, ["Move your hand away from your face."]),  # no part reaches part_threshold
+        ({"other": 0.6}, {"mouth": 0.4}, [OTHER_ADVICE.format("mouth")]),
+        ({"other": 0.6}, {}, [OTHER_ADVICE.format("face")]),
+        (
+            {"mask": 0.4, "hand": 0.49},
+            {"nose": 0.3},
+            [OTHER_ADVICE.format("nose")],
+        ),  # no type is sure: the general advice
+        ({"mask": 0.9, "sunglasses": 0.8}, {}, ["Remove your sunglasses.", "Remove your face mask."]),
+        ({"mask": 0.9, "other": 0.6}, {"mouth": 0.5}, ["Remove your face mask.", OTHER_ADVICE.format("mouth")]),
+        ({"eyeglasses": 0.9}, {"left_eye": 0.3}, [OTHER_ADVICE.format("eyes")]),  # glasses do not count by default
+    ],
+)
 def test_advice_names_the_occluder_and_the_covered_parts(occluders, parts, advice):
     face = judge(0.9, occluders, parts)
     assert face.occluded is True and face.advice == advice
 
 
 def test_hand_advice_leaves_out_the_eyes_when_only_the_lower_face_is_covered():
-    face = FaceResult(box=[0, 0, 99, 99], det_score=0.9, landmarks=[[0.0, 0.0]] * 5, occluded=True,
-                      occluders={"hand": 0.9}, parts={"right_eye": 0.5, "nose": 0.1, "mouth": 0.5}, upper=False, lower=True)
+    face = FaceResult(
+        box=[0, 0, 99, 99],
+        det_score=0.9,
+        landmarks=[[0.0, 0.0]] * 5,
+        occluded=True,
+        occluders={"hand": 0.9},
+        parts={"right_eye": 0.5, "nose": 0.1, "mouth": 0.5},
+        upper=False,
+        lower=True,
+    )
     assert advice_for(face, PolicyOptions()) == ["Move your hand away from your mouth."]
     face.upper = True
     assert advice_for(face, PolicyOptions()) == ["Move your hand away from your eyes and mouth."]
@@ -199,16 +274,20 @@ def test_hand_advice_leaves_out_the_eyes_when_only_the_lower_face_is_covered():
 
 # -- the image border -------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cut, occludes", [
-    ({"nose": 0.2}, True),  # border_part_cut 0.2 is enough (>=)
-    ({"nose": 0.19}, False),
-    ({"right_eye": 0.5, "chin": 0.0}, True),
-    ({"left_eye": 0.25, "mouth": 0.1}, True),
-    ({"mouth": 0.21}, True),
-    ({"chin": 1.0}, False),  # a cut chin is left to the network
-    ({"chin": 1.0, "face": 0.6}, False),
-    ({}, False),
-])
+
+@pytest.mark.parametrize(
+    "cut, occludes",
+    [
+        ({"nose": 0.2}, True),  # border_part_cut 0.2 is enough (>=)
+        ({"nose": 0.19}, False),
+        ({"right_eye": 0.5, "chin": 0.0}, True),
+        ({"left_eye": 0.25, "mouth": 0.1}, True),
+        ({"mouth": 0.21}, True),
+        ({"chin": 1.0}, False),  # a cut chin is left to the network
+        ({"chin": 1.0, "face": 0.6}, False),
+        ({}, False),
+    ],
+)
 def test_border_occludes_when_it_cuts_an_eye_the_nose_or_the_mouth(cut, occludes):
     assert border_occludes(cut, PolicyOptions()) is occludes
 

@@ -18,8 +18,14 @@ from faceocc.prepare import CropCache, prepare_dataset, prepare_image
 runner = CliRunner()
 
 #: three faces, a photo without a face, a file that is not an image, an empty file
-ROWS = [("img/clean0.jpg", "no_mask", "train"), ("img/mask1.jpg", "mask", "val"), ("img/sun2.jpg", "sunglasses", "test"),
-        ("img/blank.png", "no_mask", "train"), ("bad/corrupt.jpg", "hand", "train"), ("bad/empty.jpg", "clean", "train")]
+ROWS = [
+    ("img/clean0.jpg", "no_mask", "train"),
+    ("img/mask1.jpg", "mask", "val"),
+    ("img/sun2.jpg", "sunglasses", "test"),
+    ("img/blank.png", "no_mask", "train"),
+    ("bad/corrupt.jpg", "hand", "train"),
+    ("bad/empty.jpg", "clean", "train"),
+]
 
 
 @pytest.fixture
@@ -47,7 +53,11 @@ def test_prepare_image_aligns_the_face_onto_the_template(tiny_dataset):
 def test_prepare_image_reports_why_an_image_cannot_be_used(tiny_dataset, tmp_path):
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8 this is not a JPEG")
     (tmp_path / "empty.jpg").write_bytes(b"")
-    for name, reason in (("corrupt.jpg", "not a readable image"), ("empty.jpg", "empty file"), ("gone.jpg", "no such file")):
+    for name, reason in (
+        ("corrupt.jpg", "not a readable image"),
+        ("empty.jpg", "empty file"),
+        ("gone.jpg", "no such file"),
+    ):
         p = prepare_image(tmp_path / name, fallback=True)  # no fallback for a file that is not an image
         assert p.crop is None and p.landmarks is None and p.det_score == 0.0
         assert name in p.error and reason in p.error, p.error
@@ -75,8 +85,10 @@ def test_prepare_dataset_counts_labels_and_skipped_files(manifest, tmp_path):
     assert lms.shape == (3, 5, 2) and lms.dtype == np.float32
     index = _csv(out / "index.csv")
     assert [(r["path"], r["label"], r["split"], r["group"], r["source"]) for r in index] == [
-        ("img/clean0.jpg", "clean", "train", "g", "gen"), ("img/mask1.jpg", "mask", "val", "g", "gen"),
-        ("img/sun2.jpg", "sunglasses", "test", "g", "gen")]  # manifest order, labels normalised, paths relative to root
+        ("img/clean0.jpg", "clean", "train", "g", "gen"),
+        ("img/mask1.jpg", "mask", "val", "g", "gen"),
+        ("img/sun2.jpg", "sunglasses", "test", "g", "gen"),
+    ]  # manifest order, labels normalised, paths relative to root
     assert all(float(r["det_score"]) >= 0.5 for r in index)  # found at the default score threshold
     skipped = {r["path"]: (r["label"], r["reason"]) for r in _csv(out / "skipped.csv")}
     assert set(skipped) == {"img/blank.png", "bad/corrupt.jpg", "bad/empty.jpg"}
@@ -99,11 +111,15 @@ def test_prepare_dataset_fallback_and_absolute_paths(manifest, tmp_path):
     summary = prepare_dataset(records, out, workers=1, progress=False, fallback=True)  # no root: absolute paths
     assert summary == {"images": 6, "faces": 4, "skipped": 2, "crop_size": 112}
     index = _csv(out / "index.csv")
-    assert [r["path"] for r in index] == [str(tmp_path / n) for n in ("img/clean0.jpg", "img/mask1.jpg", "img/sun2.jpg",
-                                                                        "img/blank.png")]
+    assert [r["path"] for r in index] == [
+        str(tmp_path / n) for n in ("img/clean0.jpg", "img/mask1.jpg", "img/sun2.jpg", "img/blank.png")
+    ]
     assert float(index[3]["det_score"]) == 0.0 and index[3]["label"] == "clean"  # the fallback crop
     assert np.all(np.load(out / "crops.npy")[3] == 127)
-    assert {r["path"] for r in _csv(out / "skipped.csv")} == {str(tmp_path / "bad/corrupt.jpg"), str(tmp_path / "bad/empty.jpg")}
+    assert {r["path"] for r in _csv(out / "skipped.csv")} == {
+        str(tmp_path / "bad/corrupt.jpg"),
+        str(tmp_path / "bad/empty.jpg"),
+    }
 
 
 def test_prepare_dataset_of_nothing(tmp_path):
@@ -118,7 +134,12 @@ def test_prepare_command(manifest, tmp_path):
     out = tmp_path / "cache"
     res = runner.invoke(app, ["prepare", str(manifest), str(out), "--workers", "1"])
     assert res.exit_code == 0, res.output
-    assert json.loads(res.stdout) == {"images": 6, "faces": 4, "skipped": 2, "crop_size": 112}  # fallback is the default
+    assert json.loads(res.stdout) == {
+        "images": 6,
+        "faces": 4,
+        "skipped": 2,
+        "crop_size": 112,
+    }  # fallback is the default
     assert f"2 image(s) could not be used: see {out / 'skipped.csv'}" in res.stderr
     assert len(_csv(out / "index.csv")) == 4 and np.load(out / "crops.npy").shape == (4, 112, 112, 3)
 
@@ -128,11 +149,20 @@ def test_prepare_command(manifest, tmp_path):
 
 
 def test_prepare_command_refuses_a_bad_manifest_before_any_work(tmp_path, write_manifest):
-    bad = write_manifest(tmp_path, [("img/clean0.jpg", "no_mask", "train"), ("img/clean0.jpg", "wizard_hat", "train"),
-                                    ("img/gone.jpg", "mask", "train")])
+    bad = write_manifest(
+        tmp_path,
+        [
+            ("img/clean0.jpg", "no_mask", "train"),
+            ("img/clean0.jpg", "wizard_hat", "train"),
+            ("img/gone.jpg", "mask", "train"),
+        ],
+    )
     res = runner.invoke(app, ["prepare", str(bad), str(tmp_path / "cache"), "--workers", "1"])
     assert res.exit_code == 2
-    assert "manifest.csv:3: unknown label 'wizard_hat'" in res.output and "manifest.csv:4: file not found: img/gone.jpg" in res.output
+    assert (
+        "manifest.csv:3: unknown label 'wizard_hat'" in res.output
+        and "manifest.csv:4: file not found: img/gone.jpg" in res.output
+    )
     assert not (tmp_path / "cache").exists()
 
 

@@ -13,8 +13,16 @@ def test_provenance_pins_each_named_file(tmp_path):
 
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,label\na.jpg,clean\n")
-    got = provenance({"data": str(manifest), "init": str(tmp_path / "gone.onnx"), "teacher": "", "audit": None,
-                      "transplant_model": "default", "lr": 0.1})
+    got = provenance(
+        {
+            "data": str(manifest),
+            "init": str(tmp_path / "gone.onnx"),
+            "teacher": "",
+            "audit": None,
+            "transplant_model": "default",
+            "lr": 0.1,
+        }
+    )
     assert set(got) == {"data", "init"}
     assert got["data"]["sha256"] == hashlib.sha256(manifest.read_bytes()).hexdigest()[:16]
     assert got["init"] == {"path": str(tmp_path / "gone.onnx"), "sha256": None}

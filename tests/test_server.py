@@ -21,8 +21,25 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from faceocc.server import ServerSettings, create_app  # noqa: E402
 
-FACE_KEYS = {"box", "det_score", "landmarks", "occluded", "occlusion_score", "occluders", "occluder", "face_class", "parts",
-             "upper", "lower", "coverage", "border", "usable", "advice", "assessable", "reason"}
+FACE_KEYS = {
+    "box",
+    "det_score",
+    "landmarks",
+    "occluded",
+    "occlusion_score",
+    "occluders",
+    "occluder",
+    "face_class",
+    "parts",
+    "upper",
+    "lower",
+    "coverage",
+    "border",
+    "usable",
+    "advice",
+    "assessable",
+    "reason",
+}
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +63,14 @@ def client():
 
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that announces width x height pixels but carries (almost) no data: a decompression bomb stand-in."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def _err(r, status: int, code: str) -> dict:
@@ -61,6 +81,7 @@ def _err(r, status: int, code: str) -> dict:
 
 
 # -- analyze ---------------------------------------------------------------------------------------
+
 
 def test_analyze_multipart_contract(client, photo):
     r = client.post("/v1/analyze", files={"file": ("astro.jpg", photo, "image/jpeg")})
@@ -95,13 +116,17 @@ def test_per_request_policy(client, photo):
     assert model_threshold != 0.5
     again = client.post("/v1/analyze", content=photo).json()["faces"][0]
     assert again["occluded"] == (again["occlusion_score"] >= model_threshold)
-    glasses = client.post("/v1/analyze", content=photo, params={"eyeglasses_occlude": "true", "threshold": 1.0}).json()["faces"][0]
+    glasses = client.post("/v1/analyze", content=photo, params={"eyeglasses_occlude": "true", "threshold": 1.0}).json()[
+        "faces"
+    ][0]
     assert glasses["occluded"] == (glasses["occluders"]["eyeglasses"] >= 0.5)
     assert glasses["face_class"] == ("eyeglasses" if glasses["occluded"] else "clean")
 
 
 def test_include_map_and_overlay(client, photo):
-    face = client.post("/v1/analyze", content=photo, params={"include_map": "true", "overlay": "true", "threshold": 0.0}).json()["faces"][0]
+    face = client.post(
+        "/v1/analyze", content=photo, params={"include_map": "true", "overlay": "true", "threshold": 0.0}
+    ).json()["faces"][0]
     m = np.array(face["occlusion_map"])
     assert m.ndim == 2 and m.shape[0] == m.shape[1] and 0 <= m.min() <= m.max() <= 1
     ov = face["overlay"]
@@ -113,7 +138,11 @@ def test_include_map_and_overlay(client, photo):
 
     back = np.vstack([np.array(face["crop_to_image"]), [0, 0, 1]])
     forward = np.vstack([estimate_transform(np.array(face["landmarks"]), face["crop_size"]), [0, 0, 1]])
-    corners = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], float).T * [[face["crop_size"]], [face["crop_size"]], [1]]
+    corners = np.array([[0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], float).T * [
+        [face["crop_size"]],
+        [face["crop_size"]],
+        [1],
+    ]
     # (landmarks in the JSON are rounded to 0.1 px, so the refit differs a little)
     assert np.abs((back @ forward @ corners) - corners).max() < 0.05 * (x2 - x1)
     projected = TEMPLATE * (face["crop_size"] / 112) @ back[:2, :2].T + back[:2, 2]
@@ -135,15 +164,37 @@ def test_no_face(client):
 
 # -- errors and limits -----------------------------------------------------------------------------
 
+
 def test_bad_inputs_get_clear_4xx(client, photo):
-    _err(client.post("/v1/analyze", content=b"not an image at all", headers={"content-type": "image/jpeg"}), 422, "unreadable_image")
-    _err(client.post("/v1/analyze", content=photo[:300], headers={"content-type": "image/jpeg"}), 422, "unreadable_image")
-    _err(client.post("/v1/analyze", content=b"", headers={"content-type": "application/octet-stream"}), 400, "empty_body")
-    _err(client.post("/v1/analyze", content=b'{"a": 1}', headers={"content-type": "application/json"}), 415, "unsupported_media_type")
-    _err(client.post("/v1/analyze", content=b"a=1", headers={"content-type": "text/plain"}), 415, "unsupported_media_type")
+    _err(
+        client.post("/v1/analyze", content=b"not an image at all", headers={"content-type": "image/jpeg"}),
+        422,
+        "unreadable_image",
+    )
+    _err(
+        client.post("/v1/analyze", content=photo[:300], headers={"content-type": "image/jpeg"}), 422, "unreadable_image"
+    )
+    _err(
+        client.post("/v1/analyze", content=b"", headers={"content-type": "application/octet-stream"}), 400, "empty_body"
+    )
+    _err(
+        client.post("/v1/analyze", content=b'{"a": 1}', headers={"content-type": "application/json"}),
+        415,
+        "unsupported_media_type",
+    )
+    _err(
+        client.post("/v1/analyze", content=b"a=1", headers={"content-type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
     _err(client.post("/v1/analyze", files={"notes": (None, "hello")}), 400, "missing_file")
-    _err(client.post("/v1/analyze", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}),
-         400, "missing_file")
+    _err(
+        client.post(
+            "/v1/analyze", content=b"--x\r\nbroken", headers={"content-type": "multipart/form-data; boundary=x"}
+        ),
+        400,
+        "missing_file",
+    )
     _err(client.post("/v1/analyze", content=photo, params={"threshold": 1.5}), 422, "invalid_parameter")
     _err(client.post("/v1/analyze", content=photo, params={"include_map": "maybe"}), 422, "invalid_parameter")
     _err(client.get("/v1/nothing"), 404, "not_found")
@@ -155,12 +206,19 @@ def test_upload_and_pixel_limits(photo):
     with make_client(max_upload_mb=0.01, max_pixels=1_000_000) as c:
         e = _err(c.post("/v1/analyze", content=photo, headers={"content-type": "image/jpeg"}), 413, "payload_too_large")
         assert "limit" in e["message"]
-        e = _err(c.post("/v1/analyze", content=_png_header(50_000, 50_000), headers={"content-type": "image/png"}), 413, "image_too_large")
+        e = _err(
+            c.post("/v1/analyze", content=_png_header(50_000, 50_000), headers={"content-type": "image/png"}),
+            413,
+            "image_too_large",
+        )
         assert "2500000000" in e["message"] and "too large" in e["message"]
         _err(c.post("/v1/analyze", content=_png_header(1001, 1000)), 413, "image_too_large")
         # a chunked body (no Content-Length) is cut off while streaming
-        _err(c.post("/v1/analyze", content=iter([photo[:8000], photo[8000:]]), headers={"content-type": "image/jpeg"}),
-             413, "payload_too_large")
+        _err(
+            c.post("/v1/analyze", content=iter([photo[:8000], photo[8000:]]), headers={"content-type": "image/jpeg"}),
+            413,
+            "payload_too_large",
+        )
     with make_client(max_pixels=200_000) as c:  # 512 x 512 = 262144 pixels
         _err(c.post("/v1/analyze", content=photo), 413, "image_too_large")
 
@@ -232,8 +290,10 @@ def test_slow_client_gets_408_and_server_stays_healthy():
         while not server.started and time.time() < deadline:
             time.sleep(0.05)
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
-                      b"Content-Length: 100000\r\n\r\n\xff\xd8\xff")
+            s.sendall(
+                b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\n"
+                b"Content-Length: 100000\r\n\r\n\xff\xd8\xff"
+            )
             reply = b""
             while b"}}" not in reply:
                 chunk = s.recv(4096)
@@ -252,22 +312,31 @@ def test_slow_client_gets_408_and_server_stays_healthy():
 
 # -- batch -----------------------------------------------------------------------------------------
 
+
 def test_batch(client, photo):
-    files = [("files", ("a.jpg", photo, "image/jpeg")), ("files", ("b.txt", b"hello", "text/plain")),
-             ("files", ("c.jpg", photo, "image/jpeg"))]
+    files = [
+        ("files", ("a.jpg", photo, "image/jpeg")),
+        ("files", ("b.txt", b"hello", "text/plain")),
+        ("files", ("c.jpg", photo, "image/jpeg")),
+    ]
     r = client.post("/v1/analyze/batch", files=files, params={"threshold": 0.0})
     assert r.status_code == 200, r.text
     res = r.json()["results"]
     assert [x["path"] for x in res] == ["a.jpg", "b.txt", "c.jpg"]
     assert len(res[0]["faces"]) == 1 and res[0]["faces"][0]["occluded"] is True and res[0]["error"] is None
     assert res[1]["error"] and res[1]["error_code"] == "unreadable_image" and res[1]["faces"] == []
-    _err(client.post("/v1/analyze/batch", content=photo, headers={"content-type": "image/jpeg"}), 415, "unsupported_media_type")
+    _err(
+        client.post("/v1/analyze/batch", content=photo, headers={"content-type": "image/jpeg"}),
+        415,
+        "unsupported_media_type",
+    )
     _err(client.post("/v1/analyze/batch", files={"x": (None, "y")}), 400, "missing_file")
     with make_client(max_batch_files=2) as c:
         _err(c.post("/v1/analyze/batch", files=files), 400, "too_many_files")
 
 
 # -- video jobs ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory) -> Path:
@@ -294,7 +363,9 @@ def _wait_job(c, job_id: str, timeout: float = 20.0) -> dict:
 
 
 def test_video_job_upload(client, video):
-    r = client.post("/v1/jobs", files={"file": ("clip.avi", video.read_bytes(), "video/x-msvideo")}, params={"every_n": 2})
+    r = client.post(
+        "/v1/jobs", files={"file": ("clip.avi", video.read_bytes(), "video/x-msvideo")}, params={"every_n": 2}
+    )
     assert r.status_code == 202, r.text
     job = r.json()
     assert job["status"] in ("queued", "running", "done") and r.headers["location"] == f"/v1/jobs/{job['id']}"
@@ -344,7 +415,11 @@ def test_server_side_paths_stay_under_the_root(tmp_path, video):
         _err(c.post("/v1/jobs", json={"path": "sub/missing.avi"}), 404, "file_not_found")
         _err(c.post("/v1/jobs", json={"path": "sub/clip.avi", "every_n": "two"}), 422, "invalid_parameter")
         _err(c.post("/v1/jobs", json=["sub/clip.avi"]), 422, "invalid_parameter")
-        _err(c.post("/v1/jobs", content=b"{broken", headers={"content-type": "application/json"}), 422, "invalid_parameter")
+        _err(
+            c.post("/v1/jobs", content=b"{broken", headers={"content-type": "application/json"}),
+            422,
+            "invalid_parameter",
+        )
 
 
 def test_job_queue_is_bounded(video):
@@ -360,7 +435,9 @@ def test_job_queue_is_bounded(video):
         service.jobs._run = blocked
         body = video.read_bytes()
         try:
-            first = c.post("/v1/jobs", content=body, headers={"content-type": "video/x-msvideo", "x-filename": "a.avi"}).json()
+            first = c.post(
+                "/v1/jobs", content=body, headers={"content-type": "video/x-msvideo", "x-filename": "a.avi"}
+            ).json()
             deadline = time.time() + 5
             while c.get(f"/v1/jobs/{first['id']}").json()["status"] != "running" and time.time() < deadline:
                 time.sleep(0.02)
@@ -379,6 +456,7 @@ def test_job_queue_is_bounded(video):
 
 # -- operations ------------------------------------------------------------------------------------
 
+
 def test_health_ready_metrics(photo):
     with make_client() as c:
         assert c.get("/health").json()["status"] == "ok"
@@ -395,7 +473,10 @@ def test_health_ready_metrics(photo):
         assert 'faceocc_request_duration_seconds_count{route="/v1/analyze"} 2' in text
         assert 'faceocc_errors_total{code="unreadable_image"} 1' in text
         assert "faceocc_images_total 1" in text
-        assert sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("faceocc_faces_total{")) == 1
+        assert (
+            sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("faceocc_faces_total{"))
+            == 1
+        )
         assert "faceocc_in_flight_requests 0" in text and "process_resident_memory_bytes" in text
         for line in text.splitlines():  # every sample line is "name{labels} number"
             if line and not line.startswith("#"):
@@ -404,8 +485,16 @@ def test_health_ready_metrics(photo):
 
 def test_openapi_docs(client):
     spec = client.get("/openapi.json").json()
-    for path in ("/v1/analyze", "/v1/analyze/batch", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/results",
-                 "/health", "/ready", "/metrics"):
+    for path in (
+        "/v1/analyze",
+        "/v1/analyze/batch",
+        "/v1/jobs",
+        "/v1/jobs/{job_id}",
+        "/v1/jobs/{job_id}/results",
+        "/health",
+        "/ready",
+        "/metrics",
+    ):
         assert path in spec["paths"], path
     body = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in body and "application/octet-stream" in body
@@ -436,8 +525,18 @@ def test_serve_command_is_registered():
 
     out = CliRunner().invoke(app, ["serve", "--help"], env={"COLUMNS": "200"})
     assert out.exit_code == 0
-    for option in ("--host", "--port", "--model", "--max-upload-mb", "--max-pixels", "--timeout", "--max-concurrency",
-                   "--api-key", "--jobs-root", "--queue-size"):
+    for option in (
+        "--host",
+        "--port",
+        "--model",
+        "--max-upload-mb",
+        "--max-pixels",
+        "--timeout",
+        "--max-concurrency",
+        "--api-key",
+        "--jobs-root",
+        "--queue-size",
+    ):
         assert option in out.output, option
     bad = CliRunner().invoke(app, ["serve", "--model", "/nonexistent/model.onnx"])
     assert bad.exit_code == 2 and "not found" in bad.output

@@ -285,11 +285,15 @@ def test_from_folder_split(tmp_path):
     for fam in ("alpha", "beta", "gamma", "delta", "eps"):
         for var in ("", "_left"):
             _write_png(tdir / f"{fam}{var}.png", blob(100, 120))
-            cfg.append(f"[{fam}{var}]\ntemplate: masks/templates/{fam}{var}.png\nmask_a: 5, 20\nmask_b: 60, 5\n"
-                       f"mask_c: 115, 20\nmask_d: 10, 70\nmask_e: 60, 95\nmask_f: 110, 70\n")
+            cfg.append(
+                f"[{fam}{var}]\ntemplate: masks/templates/{fam}{var}.png\nmask_a: 5, 20\nmask_b: 60, 5\n"
+                f"mask_c: 115, 20\nmask_d: 10, 70\nmask_e: 60, 95\nmask_f: 110, 70\n"
+            )
     (tmp_path / "mask_templates" / "masks.cfg").write_text("\n".join(cfg))
     for i in range(5):
-        cv2.imwrite(str(tmp_path / "mask_templates" / "textures" / f"tex{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8))
+        cv2.imwrite(
+            str(tmp_path / "mask_templates" / "textures" / f"tex{i}.png"), rng.integers(0, 255, (32, 32, 3), np.uint8)
+        )
 
     train = OccluderLibrary.from_folder(tmp_path, split="train")
     test = OccluderLibrary.from_folder(tmp_path, split="test")
@@ -379,8 +383,9 @@ def test_hair_strands_are_thin_semi_transparent_and_in_the_own_hair_colour(lib, 
         assert (alpha[eyes & (alpha > 0.05) | eyes] < 0.5).mean() > 0.2  # gaps: the eye shows through
         assert np.abs(rgb[alpha > 0.3].mean(0) - colour).max() < 40  # strands in the person's hair colour
     # in the final image the covered pixels moved toward the hair colour
-    s = synthesize(crop, lm, lib, np.random.default_rng(3), kind="hair", mode="strands", second=False,
-                   postprocess=False)
+    s = synthesize(
+        crop, lm, lib, np.random.default_rng(3), kind="hair", mode="strands", second=False, postprocess=False
+    )
     cov = (s.occlusion > 0.5) & (np.arange(CROP_SIZE)[:, None] > 40)
     assert cov.sum() > 20
     before = np.abs(crop[cov].astype(np.float32) - own).mean()

@@ -21,13 +21,29 @@ from faceocc.train.trainer import load_faces  # noqa: E402
 runner = CliRunner()
 
 #: 6 faces and the blank photo (a fallback crop) to train on, 3 faces to validate on
-TRAIN_ROWS = [("img/clean0.jpg", "no_mask", "train"), ("img/clean1.jpg", "no_mask", "train"),
-              ("img/mask0.jpg", "mask", "train"), ("img/mask1.jpg", "mask", "train"),
-              ("img/sun0.jpg", "sunglasses", "train"), ("img/sun1.jpg", "sunglasses", "train"),
-              ("img/blank.png", "no_mask", "train"),
-              ("img/clean2.jpg", "no_mask", "val"), ("img/mask2.jpg", "mask", "val"), ("img/sun2.jpg", "sunglasses", "val")]
-QUICK = ["epochs=1", "batch_size=3", "max_steps_per_epoch=2", "pretrained=false", "progress=false", "tensorboard=false",
-         "val_synth=4", "threads=2", "workers=0"]
+TRAIN_ROWS = [
+    ("img/clean0.jpg", "no_mask", "train"),
+    ("img/clean1.jpg", "no_mask", "train"),
+    ("img/mask0.jpg", "mask", "train"),
+    ("img/mask1.jpg", "mask", "train"),
+    ("img/sun0.jpg", "sunglasses", "train"),
+    ("img/sun1.jpg", "sunglasses", "train"),
+    ("img/blank.png", "no_mask", "train"),
+    ("img/clean2.jpg", "no_mask", "val"),
+    ("img/mask2.jpg", "mask", "val"),
+    ("img/sun2.jpg", "sunglasses", "val"),
+]
+QUICK = [
+    "epochs=1",
+    "batch_size=3",
+    "max_steps_per_epoch=2",
+    "pretrained=false",
+    "progress=false",
+    "tensorboard=false",
+    "val_synth=4",
+    "threads=2",
+    "workers=0",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +63,7 @@ def _csv(path):
 
 # -- load_faces -------------------------------------------------------------------------------------------------------
 
+
 def _config(tmp_path, manifest, **kw):
     return TrainConfig(data=str(manifest), out=str(tmp_path / "run"), workers=1, progress=False, **kw)
 
@@ -54,9 +71,16 @@ def _config(tmp_path, manifest, **kw):
 def test_load_faces_splits_labels_and_reports_unusable_images(tmp_path, write_manifest):
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "corrupt.jpg").write_bytes(b"not an image at all")
-    manifest = write_manifest(tmp_path, [("img/mask1.jpg", "with_mask", "train"), ("img/sun2.jpg", "sunglasses", "val"),
-                                         ("img/clean0.jpg", "no_mask", "train"), ("img/blank.png", "no_mask", "train"),
-                                         ("bad/corrupt.jpg", "hand", "train")])
+    manifest = write_manifest(
+        tmp_path,
+        [
+            ("img/mask1.jpg", "with_mask", "train"),
+            ("img/sun2.jpg", "sunglasses", "val"),
+            ("img/clean0.jpg", "no_mask", "train"),
+            ("img/blank.png", "no_mask", "train"),
+            ("bad/corrupt.jpg", "hand", "train"),
+        ],
+    )
     logs = []
     faces = load_faces(_config(tmp_path, manifest, fallback_crops=False), logs.append)
     assert set(faces) == {"train", "val"}
@@ -64,7 +88,9 @@ def test_load_faces_splits_labels_and_reports_unusable_images(tmp_path, write_ma
     assert len(train) == 2 and len(val) == 1
     assert sorted(train.labels) == ["clean", "mask"] and val.labels == ["sunglasses"]  # aliases normalised
     assert train.sources == ["gen", "gen"] and train.groups == ["g", "g"]
-    assert train.crops.shape == (2, 112, 112, 3) and train.crops.dtype == np.uint8 and train.landmarks.shape == (2, 5, 2)
+    assert (
+        train.crops.shape == (2, 112, 112, 3) and train.crops.dtype == np.uint8 and train.landmarks.shape == (2, 5, 2)
+    )
     assert any(m.startswith("preparing aligned crops of 5 images into") for m in logs)
     assert any(m.startswith("2 image(s) could not be used") for m in logs)  # the blank photo and the corrupt file
     cache = tmp_path / "run" / "cache"
@@ -79,8 +105,14 @@ def test_load_faces_splits_labels_and_reports_unusable_images(tmp_path, write_ma
 
 
 def test_load_faces_with_fallback_crops_and_a_label_audit(tmp_path, write_manifest):
-    manifest = write_manifest(tmp_path, [("img/clean0.jpg", "no_mask", "train"), ("img/clean1.jpg", "no_mask", "train"),
-                                         ("img/blank.png", "no_mask", "train")])
+    manifest = write_manifest(
+        tmp_path,
+        [
+            ("img/clean0.jpg", "no_mask", "train"),
+            ("img/clean1.jpg", "no_mask", "train"),
+            ("img/blank.png", "no_mask", "train"),
+        ],
+    )
     audit = tmp_path / "audit.csv"
     audit.write_text("path,label\nimg/clean1.jpg,hand\nimg/unknown.jpg,mask\n")
     logs = []
@@ -106,6 +138,7 @@ def test_load_faces_never_takes_another_folders_file_of_the_same_name(tmp_path, 
 
 
 # -- faceocc train ----------------------------------------------------------------------------------------------------
+
 
 def test_train_command_runs_one_epoch_and_writes_the_run(trained):
     res, out, data = trained
@@ -145,11 +178,17 @@ def test_train_without_an_occluder_folder_uses_procedural_occluders(trained):
     assert "synth_tpr" in row
 
 
-@pytest.mark.parametrize("args, message", [
-    (["epochs=1"], "no dataset: give data=PATH"),
-    (["data=x.csv", "learning_rate=0.1"], "unknown config key 'learning_rate'"),
-    (["data=x.csv", "sampling=sometimes"], "config: sampling must be one of ('none', 'oversample', 'undersample', 'sqrt')"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["epochs=1"], "no dataset: give data=PATH"),
+        (["data=x.csv", "learning_rate=0.1"], "unknown config key 'learning_rate'"),
+        (
+            ["data=x.csv", "sampling=sometimes"],
+            "config: sampling must be one of ('none', 'oversample', 'undersample', 'sqrt')",
+        ),
+    ],
+)
 def test_train_command_refuses_bad_settings(tmp_path, args, message):
     res = runner.invoke(app, ["train", f"out={tmp_path / 'run'}", *args])
     assert res.exit_code == 2 and message in res.output, res.output
@@ -167,14 +206,29 @@ def test_train_command_without_training_faces_or_with_a_bad_manifest(tmp_path, w
 
 # -- faceocc export ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.slow  # fp32 + int8 export: about 10 s of CPU
 def test_export_command_fp32_and_int8_from_the_trained_run(trained, tmp_path):
     res, out, _ = trained
     assert res.exit_code == 0, res.output
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"an older export")  # --force overwrites it
-    res = runner.invoke(app, ["export", str(out / "best.ckpt"), str(onnx), "--int8", "--calibration", str(out / "cache"),
-                              "--calibration-count", "8", "--threshold", "0.42", "--force"])
+    res = runner.invoke(
+        app,
+        [
+            "export",
+            str(out / "best.ckpt"),
+            str(onnx),
+            "--int8",
+            "--calibration",
+            str(out / "cache"),
+            "--calibration-count",
+            "8",
+            "--threshold",
+            "0.42",
+            "--force",
+        ],
+    )
     assert res.exit_code == 0, res.output
     fp32_info, int8_info = (json.loads(line) for line in res.stdout.strip().splitlines())
     assert fp32_info["max_abs_diff"] < 1e-4  # ONNX agrees with PyTorch on the calibration crops
@@ -202,7 +256,9 @@ def test_export_command_fp32_and_int8_from_the_trained_run(trained, tmp_path):
     assert res.exit_code == 2 and f"{onnx} exists; use --force to overwrite it" in res.output
     other = tmp_path / "other.onnx"
     (tmp_path / "other_int8.onnx").write_bytes(b"x")
-    res = runner.invoke(app, ["export", str(out / "best.ckpt"), str(other), "--int8", "--calibration", str(out / "cache")])
+    res = runner.invoke(
+        app, ["export", str(out / "best.ckpt"), str(other), "--int8", "--calibration", str(out / "cache")]
+    )
     assert res.exit_code == 2 and "other_int8.onnx exists; use --force" in res.output
     assert onnx.read_bytes() == before and not other.exists()
 

@@ -23,7 +23,13 @@ def _generated_faces(astronaut, face, n=48, seed=0) -> FaceSet:
         crops.append(align_face(astronaut, lm))
         lms.append(transform_points(face.landmarks, estimate_transform(lm)))
     labels = ["clean" if i % 2 else "mask" for i in range(n)]
-    return FaceSet(np.stack(crops), np.stack(lms).astype(np.float32), labels, ["gen"] * n, ["a" if i % 3 else "b" for i in range(n)])
+    return FaceSet(
+        np.stack(crops),
+        np.stack(lms).astype(np.float32),
+        labels,
+        ["gen"] * n,
+        ["a" if i % 3 else "b" for i in range(n)],
+    )
 
 
 def test_two_epochs_on_generated_data_lower_the_loss(astronaut, astronaut_face, tmp_path):
@@ -31,8 +37,21 @@ def test_two_epochs_on_generated_data_lower_the_loss(astronaut, astronaut_face, 
     from faceocc.train.trainer import train
 
     faces = _generated_faces(astronaut, astronaut_face)
-    cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 3, "batch_size": 16, "pretrained": False, "lr": 3e-3,
-                             "progress": False, "tensorboard": False, "val_synth": 16, "early_stopping": 0, "threads": 2})
+    cfg = load_config(
+        None,
+        {
+            "out": str(tmp_path / "run"),
+            "epochs": 3,
+            "batch_size": 16,
+            "pretrained": False,
+            "lr": 3e-3,
+            "progress": False,
+            "tensorboard": False,
+            "val_synth": 16,
+            "early_stopping": 0,
+            "threads": 2,
+        },
+    )
     library = OccluderLibrary.procedural(seed=0)
     summary = train(cfg, faces={"train": faces, "val": faces.subset(range(16))}, library=library, log=lambda m: None)
     history = torch.load(tmp_path / "run" / "last.ckpt", weights_only=False)["history"]
@@ -132,7 +151,9 @@ def test_config_lists_and_dicts_from_the_command_line():
         load_config(None, ['hand_pose_weights={"elbow": 1}'])
 
 
-def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_checkpoint, astronaut, astronaut_face, tmp_path):
+def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(
+    tiny_checkpoint, astronaut, astronaut_face, tmp_path
+):
     """A 96 px network without some residual blocks starts from a 112 px checkpoint's weights, trains on 112 px crops
     (resized in the data pipeline) with the 112 px network as a distillation teacher, exports, and takes 112 px crops
     at inference (resized by the model)."""
@@ -149,20 +170,41 @@ def test_smaller_network_fine_tunes_from_a_full_checkpoint_and_exports(tiny_chec
         OcclusionNet(96, pretrained=False, drop_blocks=(7,))
 
     faces = _generated_faces(astronaut, astronaut_face, n=32)
-    cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 1, "batch_size": 16, "pretrained": False,
-                             "input_size": 96, "drop_blocks": [6, 10, 13, 16], "init": str(tiny_checkpoint),
-                             "teacher": str(tiny_checkpoint), "distill_weight": 0.5,
-                             "synth_weights": {"eyeglasses": 0.5}, "progress": False, "tensorboard": False,
-                             "val_synth": 8, "threads": 2})
-    train(cfg, faces={"train": faces, "val": faces.subset(range(8))}, library=OccluderLibrary.procedural(seed=0),
-          log=lambda m: None)
+    cfg = load_config(
+        None,
+        {
+            "out": str(tmp_path / "run"),
+            "epochs": 1,
+            "batch_size": 16,
+            "pretrained": False,
+            "input_size": 96,
+            "drop_blocks": [6, 10, 13, 16],
+            "init": str(tiny_checkpoint),
+            "teacher": str(tiny_checkpoint),
+            "distill_weight": 0.5,
+            "synth_weights": {"eyeglasses": 0.5},
+            "progress": False,
+            "tensorboard": False,
+            "val_synth": 8,
+            "threads": 2,
+        },
+    )
+    train(
+        cfg,
+        faces={"train": faces, "val": faces.subset(range(8))},
+        library=OccluderLibrary.procedural(seed=0),
+        log=lambda m: None,
+    )
     ckpt = torch.load(tmp_path / "run" / "best.ckpt", weights_only=False)
     assert ckpt["history"][0]["train_distill"] > 0  # the 112 px teacher's outputs were learned too
     assert ckpt["arch"] == {"input_size": 96, "drop_blocks": [6, 10, 13, 16], "head_conv": True}
     info = export_onnx(tmp_path / "run" / "best.ckpt", tmp_path / "small.onnx")
     assert info["max_abs_diff"] < 1e-4
     model = OcclusionModel(tmp_path / "small.onnx")
-    assert model.input_size == 96 and json.loads(model.session.get_modelmeta().custom_metadata_map["architecture"])["drop_blocks"]
+    assert (
+        model.input_size == 96
+        and json.loads(model.session.get_modelmeta().custom_metadata_map["architecture"])["drop_blocks"]
+    )
     out = model.predict(faces.crops[:3])  # 112 px crops
     assert out.occlusion_map.shape == (3, 24, 24)
     from faceocc.model import resize_crops
@@ -208,12 +250,29 @@ def test_a_trainable_network_is_recovered_from_fp32_and_int8_onnx(tiny_checkpoin
     assert np.abs(got8["occluded"].numpy() - runtime.occluded).mean() < 0.03  # int8 weights; float activations
     assert np.abs(got8["coverage"].numpy() - want["coverage"].numpy()).mean() < 0.05
 
-    cfg = load_config(None, {"out": str(tmp_path / "run"), "epochs": 1, "batch_size": 16, "pretrained": False,
-                             "init": str(int8), "teacher": str(fp32), "distill_weight": 0.5, "progress": False,
-                             "tensorboard": False, "val_synth": 8, "threads": 2})
+    cfg = load_config(
+        None,
+        {
+            "out": str(tmp_path / "run"),
+            "epochs": 1,
+            "batch_size": 16,
+            "pretrained": False,
+            "init": str(int8),
+            "teacher": str(fp32),
+            "distill_weight": 0.5,
+            "progress": False,
+            "tensorboard": False,
+            "val_synth": 8,
+            "threads": 2,
+        },
+    )
     logs = []
-    train(cfg, faces={"train": faces, "val": faces.subset(range(8))}, library=OccluderLibrary.procedural(seed=0),
-          log=logs.append)
+    train(
+        cfg,
+        faces={"train": faces, "val": faces.subset(range(8))},
+        library=OccluderLibrary.procedural(seed=0),
+        log=logs.append,
+    )
     assert any(f"weights initialised from {int8}" in m and "left at their initial values" not in m for m in logs)
     assert torch.load(tmp_path / "run" / "best.ckpt", weights_only=False)["history"][0]["train_distill"] > 0
 
@@ -245,8 +304,16 @@ def test_boundary_weight_emphasises_small_pasted_occluders_only(astronaut, astro
     faces = _generated_faces(astronaut, astronaut_face, n=40)
     faces.labels[:] = ["clean"] * len(faces)
     library = OccluderLibrary.procedural(seed=0)
-    ds = OcclusionTrainingSet(faces, library, synth_prob=1.0, augment_strength=0.0, fixed=True, seed=3,
-                              boundary_weight=2.0, boundary_coverage=0.06)
+    ds = OcclusionTrainingSet(
+        faces,
+        library,
+        synth_prob=1.0,
+        augment_strength=0.0,
+        fixed=True,
+        seed=3,
+        boundary_weight=2.0,
+        boundary_coverage=0.06,
+    )
     plain = OcclusionTrainingSet(faces, library, synth_prob=1.0, augment_strength=0.0, fixed=True, seed=3)
     seen = set()
     for i in range(len(ds)):

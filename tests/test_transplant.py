@@ -23,7 +23,7 @@ class MapModel:
         maps = np.zeros((len(crops), S // 4, S // 4), np.float32)
         for k, crop in enumerate(crops):
             if crop[89, 56, 1] < 100:  # the drawn occluder (green channel low)
-                maps[k, MOUTH[0].start // 4:MOUTH[0].stop // 4, MOUTH[1].start // 4:MOUTH[1].stop // 4] = 1.0
+                maps[k, MOUTH[0].start // 4 : MOUTH[0].stop // 4, MOUTH[1].start // 4 : MOUTH[1].stop // 4] = 1.0
         return SimpleNamespace(occlusion_map=maps)
 
 

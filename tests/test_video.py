@@ -81,6 +81,7 @@ def _centre_x(face):
 
 # -- tracks ----------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("detect_every", [1, 5])
 def test_track_id_stays_with_a_moving_face(analyzer, moving_clip, detect_every):
     run = analyzer.analyze_video(moving_clip, detect_every=detect_every)
@@ -150,6 +151,7 @@ def test_tracker_matches_by_overlap_and_ends_missed_tracks():
 
 # -- smoothing and the summary ---------------------------------------------------------------------------------------
 
+
 def _scores(score, sunglasses=0.0):
     return ModelScores.from_arrays(score, [0.0, sunglasses, 0.0, 0.0, 0.0], [sunglasses, sunglasses, 0, 0, 0])
 
@@ -199,6 +201,7 @@ def test_track_summary_of_a_small_clip(analyzer, sunglasses_clip):
 
 # -- the command line: tracks files, streams, progress -------------------------------------------------------------
 
+
 class _Bar:
     """A stand-in for tqdm that remembers its total and its updates."""
 
@@ -223,8 +226,23 @@ def test_cli_writes_tracks_json_and_csv_without_overwriting(sunglasses_clip, tmp
     tracks, tracks_csv = tmp_path / "tracks.json", tmp_path / "tracks.csv"
     tracks.write_text("keep me")
     tracks_csv.write_text("keep me too")
-    res = runner.invoke(app, ["analyze", str(sunglasses_clip), "--jsonl", str(tmp_path / "out.jsonl"), "--tracks",
-                              str(tracks), "--tracks-csv", str(tracks_csv), "--threads", "1", "--detect-every", "3"])
+    res = runner.invoke(
+        app,
+        [
+            "analyze",
+            str(sunglasses_clip),
+            "--jsonl",
+            str(tmp_path / "out.jsonl"),
+            "--tracks",
+            str(tracks),
+            "--tracks-csv",
+            str(tracks_csv),
+            "--threads",
+            "1",
+            "--detect-every",
+            "3",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert tracks.read_text() == "keep me" and tracks_csv.read_text() == "keep me too"
     data = json.loads((tmp_path / "tracks-1.json").read_text())
@@ -262,13 +280,18 @@ def test_stream_url_is_read_as_a_stream(analyzer, moving_clip, tmp_path, monkeyp
 
     flushes = []
     real_write = cli_analyze._Outputs.write
-    monkeypatch.setattr(cli_analyze._Outputs, "write",
-                        lambda self, result, include_map=False, flush=False: (flushes.append(flush),
-                                                                              real_write(self, result, include_map,
-                                                                                         flush)))
+    monkeypatch.setattr(
+        cli_analyze._Outputs,
+        "write",
+        lambda self, result, include_map=False, flush=False: (
+            flushes.append(flush),
+            real_write(self, result, include_map, flush),
+        ),
+    )
     out = tmp_path / "stream.jsonl"
-    res = runner.invoke(app, ["analyze", url, "--jsonl", str(out), "--threads", "1",
-                              "--tracks", str(tmp_path / "t.json")])
+    res = runner.invoke(
+        app, ["analyze", url, "--jsonl", str(out), "--threads", "1", "--tracks", str(tmp_path / "t.json")]
+    )
     assert res.exit_code == 0, res.output
     assert len(out.read_text().splitlines()) == 20 and flushes == [True] * 20
     assert json.loads((tmp_path / "t.json").read_text())["videos"][0]["path"] == url
@@ -296,6 +319,7 @@ def test_prefetching_reader_stops_its_thread(moving_clip, tmp_path):
 
 
 # -- providers -------------------------------------------------------------------------------------------------------
+
 
 def test_providers_follow_the_device(monkeypatch):
     with_gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

@@ -20,16 +20,27 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = next((p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(p)), None) or shutil.which("chromium")
+CHROMIUM = next(
+    (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(p)), None
+) or shutil.which("chromium")
 
 pytestmark = [
     pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)"),
 ]
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)")
+playwright_sync = pytest.importorskip(
+    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
+)
 pytest.importorskip("uvicorn", reason="uvicorn is not installed (pip install 'faceocc[serve]')")
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+BROWSER_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def _free_port() -> int:
@@ -85,7 +96,9 @@ def _shot_dir(tmp_path: Path) -> Path:
 def test_upload_shows_result_and_screenshot(server_url, browser, photo, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 860})
     external, console_errors = [], []
-    page.on("request", lambda r: external.append(r.url) if not r.url.startswith((server_url, "data:", "blob:")) else None)
+    page.on(
+        "request", lambda r: external.append(r.url) if not r.url.startswith((server_url, "data:", "blob:")) else None
+    )
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: console_errors.append(str(e)))
     page.goto(server_url + "/")

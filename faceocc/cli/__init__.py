@@ -2,7 +2,7 @@
 
 - ``analyze``: ``analyze`` and ``sort``;
 - ``training``: ``prepare``, ``train``, ``export`` and ``synth-grid``;
-- ``evaluate``: ``evaluate``, ``bench`` and ``audit`` (``gather`` loads their faces);
+- ``evaluate``: ``evaluate``; ``bench_audit``: ``bench`` and ``audit`` (``gather`` loads their faces);
 - ``serve``: ``serve`` (defined by ``faceocc.server.commands``).
 
 ``options`` defines the options several commands share, ``common`` the helpers (``fail`` exits with code 2).
@@ -15,8 +15,12 @@ import typer
 
 from . import analyze, evaluate, serve, training
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="faceocc: is each face occluded, by what, where and how much, and usable for face recognition?")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="faceocc: is each face occluded, by what, where and how much, and usable for face recognition?",
+)
 
 for _group in (analyze, training, evaluate, serve):  # the order of `faceocc --help`
     _group.register(app)

@@ -21,8 +21,20 @@ from .common import detection_size, fail, read_threshold_file
 DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
 
 
-def build_analyzer(model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, threads, keep_crops=False,
-                   keep_images=False, keep_maps=False, smallest_face=None, device="auto"):
+def build_analyzer(
+    model,
+    threshold,
+    score_threshold,
+    det_size,
+    min_face,
+    eyeglasses_occlude,
+    threads,
+    keep_crops=False,
+    keep_images=False,
+    keep_maps=False,
+    smallest_face=None,
+    device="auto",
+):
     """The Analyzer the options describe; a model that cannot be used or a bad option fails with exit code 2."""
     from ..detection import DetectorOptions
     from ..model import ModelError
@@ -31,11 +43,17 @@ def build_analyzer(model, threshold, score_threshold, det_size, min_face, eyegla
 
     try:
         analyzer_options = AnalyzerOptions(
-            model=model, threads=threads, keep_crops=keep_crops, keep_images=keep_images, keep_maps=keep_maps,
+            model=model,
+            threads=threads,
+            keep_crops=keep_crops,
+            keep_images=keep_images,
+            keep_maps=keep_maps,
             device=device,
             detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size, smallest_face=smallest_face),
-            policy=PolicyOptions(occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude,
-                                 min_face_size=min_face))
+            policy=PolicyOptions(
+                occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, min_face_size=min_face
+            ),
+        )
         return Analyzer(analyzer_options)
     except (ModelError, ValueError) as exc:
         fail(str(exc))
@@ -182,8 +200,13 @@ def _analyze_video(job: _Job, source) -> None:
         job.record(error_result(str(source), str(exc)))
         return
     job.runs.append(run)
-    bar = tqdm(total=info.frames_to_read, unit="frame", desc=Path(info.name).name if not info.stream else info.name,
-               disable=job.quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+    bar = tqdm(
+        total=info.frames_to_read,
+        unit="frame",
+        desc=Path(info.name).name if not info.stream else info.name,
+        disable=job.quiet or not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
     try:
         for result in run:
             job.record(result, flush=info.stream)
@@ -206,8 +229,9 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
 
     for item, reason in missing:
         job.record(error_result(item, f"{item}: {reason}"))
-    bar = tqdm(total=len(files), unit="file", disable=job.quiet or len(files) < 2 or not sys.stderr.isatty(),
-               desc="analyze")
+    bar = tqdm(
+        total=len(files), unit="file", disable=job.quiet or len(files) < 2 or not sys.stderr.isatty(), desc="analyze"
+    )
     try:
         for path in files:
             if is_video(path):
@@ -252,8 +276,10 @@ def _split_inputs(inputs: list[str] | None, camera: int | None):
 
 def analyze(
     inputs: list[str] | None = typer.Argument(
-        None, help="Image files, directories (searched recursively), glob patterns, videos, stream URLs "
-                   "(rtsp://, http://, file://) or camera:N."),
+        None,
+        help="Image files, directories (searched recursively), glob patterns, videos, stream URLs "
+        "(rtsp://, http://, file://) or camera:N.",
+    ),
     jsonl: Path | None = typer.Option(None, "--jsonl", help="Write JSON Lines here (default: standard output)."),
     csv_out: Path | None = typer.Option(None, "--csv", help="Write one CSV row per face here."),
     annotate: Path | None = typer.Option(None, help="Save annotated images (boxes, covered parts, verdict) here."),
@@ -270,12 +296,19 @@ def analyze(
     every_n: int = typer.Option(1, min=1, help="Videos: analyze every N-th frame."),
     fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second."),
     detect_every: int | None = typer.Option(
-        None, min=1, help="Videos: run the face detector on every N-th analysed frame and follow the faces by optical "
-                          "flow in between (re-detecting wherever a face is lost); 1: detect on every frame. "
-                          "Default 10."),
+        None,
+        min=1,
+        help="Videos: run the face detector on every N-th analysed frame and follow the faces by optical "
+        "flow in between (re-detecting wherever a face is lost); 1: detect on every frame. "
+        "Default 10.",
+    ),
     smooth: float | None = typer.Option(
-        None, min=0.01, max=1.0, help="Videos: weight of the newest frame in each track's moving average of the "
-                                      "scores (1: no smoothing). Default 0.3."),
+        None,
+        min=0.01,
+        max=1.0,
+        help="Videos: weight of the newest frame in each track's moving average of the "
+        "scores (1: no smoothing). Default 0.3.",
+    ),
     tracks: Path | None = typer.Option(None, "--tracks", help="Videos: write the per-track summary here as JSON."),
     tracks_csv: Path | None = typer.Option(None, "--tracks-csv", help="Videos: write the per-track summary as CSV."),
     camera: int | None = typer.Option(None, "--camera", min=0, help="Analyse this webcam (as input camera:N)."),
@@ -296,10 +329,20 @@ def analyze(
     det_size = detection_size(det_size, fast, smallest_face)
     files, streams, missing = _split_inputs(inputs, camera)
     video = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
-    analyzer = build_analyzer(model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, threads,
-                              keep_crops=crops is not None, keep_images=annotate is not None,
-                              keep_maps=annotate is not None or include_map, smallest_face=smallest_face,
-                              device=device)
+    analyzer = build_analyzer(
+        model,
+        threshold,
+        score_threshold,
+        det_size,
+        min_face,
+        eyeglasses_occlude,
+        threads,
+        keep_crops=crops is not None,
+        keep_images=annotate is not None,
+        keep_maps=annotate is not None or include_map,
+        smallest_face=smallest_face,
+        device=device,
+    )
     for out_dir in (annotate, crops):
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -346,8 +389,9 @@ def _sort_result(result, outdir: Path, whole_image: bool, crop_size: int, counts
 
 def sort(
     inputs: list[str] = typer.Argument(..., help="Images, directories or globs (the last argument is OUTDIR)."),
-    whole_image: bool = typer.Option(False, "--whole-image",
-                                     help="Copy whole images (by their most occluded face) instead of face crops."),
+    whole_image: bool = typer.Option(
+        False, "--whole-image", help="Copy whole images (by their most occluded face) instead of face crops."
+    ),
     model: str | None = options.model(),
     threshold: float | None = options.threshold(),
     min_face: int = options.min_face("Faces smaller than this go to 'not_assessable'."),
@@ -365,8 +409,9 @@ def sort(
         fail("give at least one INPUT and the OUTDIR")
     *sources, outdir = inputs
     files, missing = expand_inputs(sources)
-    analyzer = build_analyzer(model, threshold, options.DEFAULT_SCORE_THRESHOLD, None, min_face, eyeglasses_occlude, 0,
-                              keep_images=True)
+    analyzer = build_analyzer(
+        model, threshold, options.DEFAULT_SCORE_THRESHOLD, None, min_face, eyeglasses_occlude, 0, keep_images=True
+    )
     counts: Counter = Counter()
     errors = [f"{i}: {r}" for i, r in missing]
     for result in analyzer.analyze_many(files):

@@ -1,5 +1,5 @@
-"""``faceocc evaluate`` (metrics and a report on a labelled dataset, the wild benchmark, threshold picking),
-``faceocc bench`` (speed, size, memory) and ``faceocc audit`` (the faces whose labels the model doubts most)."""
+"""``faceocc evaluate``: metrics and a report on a labelled dataset, the wild benchmark, threshold picking
+(``faceocc bench`` and ``faceocc audit`` are in ``bench_audit``; all three are registered here)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from . import options
 from .common import check_models, fail, read_threshold_file, say
 from .gather import gather, unique_labels
 
-_PAD_MODE_HELP = ("detect: pad only for the detector, a photo border cutting into the face is an occlusion (as `faceocc "
-                  "analyze`); image: analyse the padded image, borders of tight crops are not occlusions (as `faceocc "
-                  "prepare` crops).")
+_PAD_MODE_HELP = (
+    "detect: pad only for the detector, a photo border cutting into the face is an occlusion (as `faceocc "
+    "analyze`); image: analyse the padded image, borders of tight crops are not occlusions (as `faceocc "
+    "prepare` crops)."
+)
 
 
 def parse_target(text: str | None) -> dict | None:
@@ -60,8 +62,14 @@ def _pick(target: dict, sets, dataset: str, threshold_out: Path | None, out: Pat
         op = M.pick_threshold(np.concatenate(ys), np.concatenate(ss), **target)
     except ValueError as exc:
         fail(f"--pick-threshold: {exc}")
-    op.update({"model": sets[0][1].preds[0].model, "dataset": dataset, "mode": "+".join(es.mode for _, es, _ in sets),
-               "faces": int(sum(y.size for y in ys))})
+    op.update(
+        {
+            "model": sets[0][1].preds[0].model,
+            "dataset": dataset,
+            "mode": "+".join(es.mode for _, es, _ in sets),
+            "faces": int(sum(y.size for y in ys)),
+        }
+    )
     if len(sets) > 1:
         op["sets"] = {}
         for (name, _, _), y, s in zip(sets, ys, ss):
@@ -79,23 +87,55 @@ def _pick(target: dict, sets, dataset: str, threshold_out: Path | None, out: Pat
 
 def _summary(report: dict, results: list, out: Path, fmt: str, op: dict | None, quiet: bool) -> None:
     c = report["counts"]
-    say(f"{c['items']} item(s): {c['ok']} scored, {c['no_face']} no face found, {c['not_assessable']} not assessable, "
-        f"{c['error']} unreadable (listed in {out / 'not_scored.csv'})", quiet)
+    say(
+        f"{c['items']} item(s): {c['ok']} scored, {c['no_face']} no face found, {c['not_assessable']} not assessable, "
+        f"{c['error']} unreadable (listed in {out / 'not_scored.csv'})",
+        quiet,
+    )
     for m in results:
         ov = m["overall"]
-        say(f"{m['model']} @ {m['threshold']:.3f}: TPR {_p(ov['tpr'])} FPR {_p(ov['fpr'])} F1 {_p(ov['f1'])} "
+        say(
+            f"{m['model']} @ {m['threshold']:.3f}: TPR {_p(ov['tpr'])} FPR {_p(ov['fpr'])} F1 {_p(ov['f1'])} "
             f"bal.acc {_p(ov['balanced_accuracy'])} ROC-AUC {_p(ov['roc_auc'])} PR-AUC {_p(ov['pr_auc'])} "
-            f"ECE {_p(m['calibration']['ece'])}", quiet)
+            f"ECE {_p(m['calibration']['ece'])}",
+            quiet,
+        )
     if op:
-        sets = "".join(f"; {n}: {v['faces']} faces, TPR {_p(v['tpr'])} FPR {_p(v['fpr'])}" for n, v in op.get("sets", {}).items())
-        say(f"threshold {op['threshold']:.4f} for {target_text(op)}: TPR {_p(op['tpr'])} FPR {_p(op['fpr'])}"
-            f"{'' if op['reached'] else ' (target not reached)'}{sets} -> {op['file']}", quiet)
+        sets = "".join(
+            f"; {n}: {v['faces']} faces, TPR {_p(v['tpr'])} FPR {_p(v['fpr'])}" for n, v in op.get("sets", {}).items()
+        )
+        say(
+            f"threshold {op['threshold']:.4f} for {target_text(op)}: TPR {_p(op['tpr'])} FPR {_p(op['fpr'])}"
+            f"{'' if op['reached'] else ' (target not reached)'}{sets} -> {op['file']}",
+            quiet,
+        )
     say(f"report: {out / ('report.' + fmt)}", quiet)
 
 
-def _evaluate_wild(folder, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed, det_size,
-                   score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet, gather_other,
-                   other_name, eyeglasses_occlude):
+def _evaluate_wild(
+    folder,
+    split,
+    models,
+    threshold,
+    thresholds,
+    target,
+    threshold_out,
+    out,
+    fmt,
+    limit,
+    seed,
+    det_size,
+    score_threshold,
+    min_face,
+    threads,
+    type_threshold,
+    part_threshold,
+    plots,
+    quiet,
+    gather_other,
+    other_name,
+    eyeglasses_occlude,
+):
     """``faceocc evaluate --wild``: the wild benchmark first; DATASET / --cache (``gather_other``) beside it in
     OUT/dataset, with --pick-threshold picking on the union of both sets' faces."""
     from ..datasets import DatasetError
@@ -114,8 +154,17 @@ def _evaluate_wild(folder, split, models, threshold, thresholds, target, thresho
     if limit and limit < len(rows):
         rows = subsample(rows, limit, seed)
     other = gather_other(split) if gather_other else None  # a bad DATASET fails before the long wild run
-    ws = collect_wild(rows, models, split, threads, threshold, score_threshold, det_size, min_face,
-                      progress=not quiet and sys.stderr.isatty())
+    ws = collect_wild(
+        rows,
+        models,
+        split,
+        threads,
+        threshold,
+        score_threshold,
+        det_size,
+        min_face,
+        progress=not quiet and sys.stderr.isatty(),
+    )
     ws.unsure = unsure
     es = ws.es
     es.info.update({"wild": str(folder), "split": split, "sure": len(rows), "unsure_left_out": unsure})
@@ -145,11 +194,23 @@ def _evaluate_wild(folder, split, models, threshold, thresholds, target, thresho
         say(f"also {other_name}:", quiet)
         _summary(rep, other[1], other_report, fmt, None, quiet)
     w = results[0]["wild"]
-    typer.echo(json.dumps(clean_json({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"),
-                                      "counts": report["counts"], "wild": {"split": split, **w["counts"]},
-                                      "tpr": w["tpr"]["all"]["rate"], "fpr": w["clean_fpr"]["all"]["rate"],
-                                      "roc_auc": w["auc"], "threshold_file": op["file"] if op else None,
-                                      "dataset_report": str(other_report / f"report.{fmt}") if other_report else None})))
+    typer.echo(
+        json.dumps(
+            clean_json(
+                {
+                    "report": str(out / f"report.{fmt}"),
+                    "json": str(out / "report.json"),
+                    "counts": report["counts"],
+                    "wild": {"split": split, **w["counts"]},
+                    "tpr": w["tpr"]["all"]["rate"],
+                    "fpr": w["clean_fpr"]["all"]["rate"],
+                    "roc_auc": w["auc"],
+                    "threshold_file": op["file"] if op else None,
+                    "dataset_report": str(other_report / f"report.{fmt}") if other_report else None,
+                }
+            )
+        )
+    )
 
 
 def _checked_threshold(fmt: str, pad_mode: str, threshold: float | None, threshold_file: Path | None):
@@ -168,7 +229,9 @@ def _checked_threshold(fmt: str, pad_mode: str, threshold: float | None, thresho
     return threshold
 
 
-def _evaluate_dataset(gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet):
+def _evaluate_dataset(
+    gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet
+):
     """``faceocc evaluate`` of DATASET or --cache alone: the report, the picked threshold, the JSON summary."""
     from ..evaluate.report import build_report, unique_dir
 
@@ -179,43 +242,79 @@ def _evaluate_dataset(gather_dataset, dataset, cache, target, threshold_out, out
     report = build_report(es, results, out, fmt, name, op, eyeglasses_occlude, plots)
     _summary(report, results, out, fmt, op, quiet)
     o = results[0]["overall"]
-    typer.echo(json.dumps({"report": str(out / f"report.{fmt}"), "json": str(out / "report.json"), "counts": report["counts"],
-                           "tpr": o["tpr"], "fpr": o["fpr"], "roc_auc": o["roc_auc"],
-                           "threshold_file": op["file"] if op else None}))
+    typer.echo(
+        json.dumps(
+            {
+                "report": str(out / f"report.{fmt}"),
+                "json": str(out / "report.json"),
+                "counts": report["counts"],
+                "tpr": o["tpr"],
+                "fpr": o["fpr"],
+                "roc_auc": o["roc_auc"],
+                "threshold_file": op["file"] if op else None,
+            }
+        )
+    )
 
 
 def evaluate(
-    dataset: Path | None = typer.Argument(None, help="A CSV manifest (path,label[,split][,group][,source][,coverage]"
-                                             "[,parts]) or an ImageFolder root. Optional with --cache."),
+    dataset: Path | None = typer.Argument(
+        None,
+        help="A CSV manifest (path,label[,split][,group][,source][,coverage]"
+        "[,parts]) or an ImageFolder root. Optional with --cache.",
+    ),
     model: str | None = options.model(),
-    wild: Path | None = typer.Option(None, "--wild", help="A wild benchmark folder (manifest.csv + {split}_labels.csv, "
-                                        "e.g. ../shared/data/wild): the largest face of each real photo, unsure labels "
-                                        "left out; --split defaults to test, --pick-threshold needs --split val."),
+    wild: Path | None = typer.Option(
+        None,
+        "--wild",
+        help="A wild benchmark folder (manifest.csv + {split}_labels.csv, "
+        "e.g. ../shared/data/wild): the largest face of each real photo, unsure labels "
+        "left out; --split defaults to test, --pick-threshold needs --split val.",
+    ),
     compare: str | None = typer.Option(None, "--compare", help="A second model, evaluated on the same faces."),
-    out: Path = typer.Option(Path("faceocc-eval"), "--out", "-o", help="Report folder (a new name is picked if it exists)."),
+    out: Path = typer.Option(
+        Path("faceocc-eval"), "--out", "-o", help="Report folder (a new name is picked if it exists)."
+    ),
     fmt: str = typer.Option("md", "--format", help="md or html (with the plots as PNG files)."),
     threshold: float | None = options.threshold("Occlusion threshold (default: each model's own)."),
     threshold_file: Path | None = options.threshold_file("Read the threshold from a JSON file with a 'threshold'."),
-    pick_threshold: str | None = typer.Option(None, "--pick-threshold", help="Pick the threshold for a target: tpr=0.95 or fpr=0.05."),
-    threshold_out: Path | None = typer.Option(None, help="Where --pick-threshold writes its JSON "
-                                                 "(default OUT/threshold.json); `faceocc analyze --threshold-file` reads it."),
+    pick_threshold: str | None = typer.Option(
+        None, "--pick-threshold", help="Pick the threshold for a target: tpr=0.95 or fpr=0.05."
+    ),
+    threshold_out: Path | None = typer.Option(
+        None,
+        help="Where --pick-threshold writes its JSON "
+        "(default OUT/threshold.json); `faceocc analyze --threshold-file` reads it.",
+    ),
     split: str | None = typer.Option(None, help="Only this split (e.g. test). --synthetic defaults to test."),
     limit: int | None = options.limit(),
     seed: int = typer.Option(0, help="Seed of --limit subsets and of --synthetic."),
     cache: Path | None = options.cache(),
-    use_fallback: bool = typer.Option(False, "--use-fallback", help="With --cache: score crops aligned without a detected face."),
-    audit_labels: Path | None = typer.Option(None, help="A label audit CSV (path,label) correcting dataset labels "
-                                                "(e.g. faceocc/data/audit_no_mask.csv)."),
-    pad: float = typer.Option(0.0, min=0.0, max=2.0, help="Pad images by this fraction of their size before detection "
-                              "(tight face crops: 0.4)."),
+    use_fallback: bool = typer.Option(
+        False, "--use-fallback", help="With --cache: score crops aligned without a detected face."
+    ),
+    audit_labels: Path | None = typer.Option(
+        None, help="A label audit CSV (path,label) correcting dataset labels (e.g. faceocc/data/audit_no_mask.csv)."
+    ),
+    pad: float = typer.Option(
+        0.0,
+        min=0.0,
+        max=2.0,
+        help="Pad images by this fraction of their size before detection (tight face crops: 0.4).",
+    ),
     pad_mode: str = typer.Option("detect", help=_PAD_MODE_HELP),
-    det_size: int | None = options.det_size("Fixed detection size (one pass on a copy downscaled to this longest side); "
-                                               "default: automatic, as faceocc analyze."),
+    det_size: int | None = options.det_size(
+        "Fixed detection size (one pass on a copy downscaled to this longest side); "
+        "default: automatic, as faceocc analyze."
+    ),
     score_threshold: float = options.score_threshold(min=0.0, max=1.0),
     min_face: int = options.min_face("Faces smaller than this (pixels) are not assessable."),
-    synthetic: bool = typer.Option(False, "--synthetic", help="Evaluate on clean test faces with held-out occluders pasted."),
-    occluders: Path | None = typer.Option(None, help="--synthetic: an occluders/ folder (its held-out test split is "
-                                             "used; default: generated occluders)."),
+    synthetic: bool = typer.Option(
+        False, "--synthetic", help="Evaluate on clean test faces with held-out occluders pasted."
+    ),
+    occluders: Path | None = typer.Option(
+        None, help="--synthetic: an occluders/ folder (its held-out test split is used; default: generated occluders)."
+    ),
     per_face: int = typer.Option(1, min=1, help="--synthetic: samples per clean face."),
     kinds: str | None = typer.Option(None, help="--synthetic: comma-separated recipes (default: all)."),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
@@ -241,112 +340,73 @@ def evaluate(
     thresholds = [threshold if threshold is not None else t for t in check_models(models)]
 
     def gather_dataset(split=split):
-        es = gather(dataset, cache, models, split, limit, seed, pad, det_size, score_threshold, min_face, threads,
-                    use_fallback, eyeglasses_occlude, synthetic, occluders, per_face, kinds.split(",") if kinds else None,
-                    quiet, pad_mode, audit_labels)
+        es = gather(
+            dataset,
+            cache,
+            models,
+            split,
+            limit,
+            seed,
+            pad,
+            det_size,
+            score_threshold,
+            min_face,
+            threads,
+            use_fallback,
+            eyeglasses_occlude,
+            synthetic,
+            occluders,
+            per_face,
+            kinds.split(",") if kinds else None,
+            quiet,
+            pad_mode,
+            audit_labels,
+        )
         unique_labels(es)
-        return es, [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold, eyeglasses_occlude)
-                    for k in range(len(models))]
+        return es, [
+            compute_metrics(es, k, thresholds[k], type_threshold, part_threshold, eyeglasses_occlude)
+            for k in range(len(models))
+        ]
 
     if wild is None:
-        _evaluate_dataset(gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet)
+        _evaluate_dataset(
+            gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet
+        )
         return
     if synthetic or eyeglasses_occlude:
-        fail("--wild does not go with --synthetic or --eyeglasses-occlude (its labels never count clear "
-             "eyeglasses as an occlusion)")
-    _evaluate_wild(wild, split, models, threshold, thresholds, target, threshold_out, out, fmt, limit, seed,
-                   det_size, score_threshold, min_face, threads, type_threshold, part_threshold, plots, quiet,
-                   gather_dataset if dataset is not None or cache is not None else None, str(dataset or cache),
-                   eyeglasses_occlude)
-
-
-def bench(
-    model: list[str] | None = typer.Option(None, "--model", help="Model(s) to compare, e.g. an fp32 and an int8 "
-                                              "export (repeat the option; default: the shipped model)."),
-    iterations: int = typer.Option(20, min=1, help="Timed runs per model and thread count (after 2 warm-up runs)."),
-    threads: str = typer.Option("1", help="onnxruntime thread counts to try, comma-separated (e.g. 1,2)."),
-    workers: int = typer.Option(2, min=0, help="Throughput with 1..N worker processes (0: skip)."),
-    folder: Path | None = typer.Option(None, help="Images for the throughput run (default: generated photos)."),
-    folder_images: int = typer.Option(8, min=1, help="How many photos to generate when no --folder is given."),
-    rounds: int = typer.Option(1, min=1, help="Passes over the folder in the throughput run."),
-    json_out: Path | None = typer.Option(None, "--json", help="Also write the results as JSON here (a new name if "
-                                            "it exists; default: print the table only)."),
-    previous: Path | None = typer.Option(None, help="A bench JSON from another commit: show the change."),
-    quiet: bool = options.quiet("No progress lines."),
-):
-    """Benchmark latency per stage (decode, detect, align, classify) and end to end, throughput, size and memory."""
-    from ..evaluate.bench import format_table, run_bench
-    from ..io import unique_path
-
-    try:
-        thread_list = [int(t) for t in threads.split(",") if t.strip()]
-    except ValueError:
-        thread_list = []
-    if not thread_list or any(t < 0 for t in thread_list):
-        fail(f"--threads {threads!r}: give thread counts like 1 or 1,2,4 (0: onnxruntime's default)")
-    if folder is not None and not folder.is_dir():
-        fail(f"--folder {folder}: not a directory")
-    old = None
-    if previous is not None:
-        try:
-            old = json.loads(previous.read_text())
-        except (OSError, ValueError) as exc:
-            fail(f"--previous {previous}: cannot read it ({exc})")
-    models = list(model) if model else [None]
-    check_models(models)
-    try:
-        result = run_bench(models, thread_list, iterations, workers, folder, folder_images, rounds,
-                           log=lambda m: say(m, quiet))
-    except ValueError as exc:
-        fail(str(exc))
-    typer.echo(format_table(result, old))
-    if json_out is not None:
-        dest = unique_path(json_out)
-        dest.write_text(json.dumps(result, indent=2))
-        say(f"results: {dest}", quiet)
-
-
-def audit(
-    dataset: Path | None = typer.Argument(None, help="A CSV manifest or ImageFolder root (optional with --cache)."),
-    model: str | None = options.model(),
-    out: Path = typer.Option(Path("faceocc-audit"), "--out", "-o", help="Output folder (a new name is picked if it exists)."),
-    top: int = typer.Option(200, min=1, help="Rows in the ranked CSV."),
-    grid: int = typer.Option(48, min=1, help="Faces in the image grid."),
-    threshold: float | None = options.threshold(min=0.0, max=1.0),
-    split: str | None = typer.Option(None, help="Only this split."),
-    limit: int | None = options.limit(),
-    seed: int = typer.Option(0, help="Seed of --limit."),
-    cache: Path | None = options.cache(),
-    use_fallback: bool = typer.Option(False, "--use-fallback", help="With --cache: also audit crops without a detected face."),
-    audit_labels: Path | None = typer.Option(None, help="A label audit CSV already applied (audit what is left)."),
-    pad: float = typer.Option(0.0, min=0.0, max=2.0, help="Pad images before detection (tight face crops: 0.4)."),
-    pad_mode: str = typer.Option("detect", help="detect or image (see `faceocc evaluate --help`)."),
-    threads: int = options.threads(),
-    quiet: bool = options.quiet("Only errors."),
-):
-    """Rank the faces whose labels the model disagrees with most: audit.csv and audit_grid.png to fix labels fast."""
-    from ..datasets import manifest_root
-    from ..evaluate.audit import run_audit
-    from ..evaluate.report import unique_dir
-
-    if pad_mode not in ("detect", "image"):
-        fail(f"--pad-mode {pad_mode!r}: use detect or image")
-    own = check_models([model])
-    es = gather(dataset, cache, [model], split, limit, seed, pad, 320, options.DEFAULT_SCORE_THRESHOLD,
-                options.DEFAULT_MIN_FACE, threads, use_fallback, False, quiet=quiet, pad_mode=pad_mode,
-                audit_labels=audit_labels)
-    root = None
-    if dataset is not None and cache is None:
-        root = dataset if dataset.is_dir() and not (dataset / "manifest.csv").is_file() else \
-            manifest_root(dataset / "manifest.csv" if dataset.is_dir() else dataset)
-    out = unique_dir(out)
-    summary = run_audit(es, out, threshold if threshold is not None else own[0], top=top, grid=grid, root=root)
-    say(f"{summary['scored']} face(s) scored, {summary['not_scored']} not scored; "
-        f"top {summary['listed']} in {summary['csv']}" + (f", grid {summary['grid']}" if summary["grid"] else ""), quiet)
-    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "top"}))
+        fail(
+            "--wild does not go with --synthetic or --eyeglasses-occlude (its labels never count clear "
+            "eyeglasses as an occlusion)"
+        )
+    _evaluate_wild(
+        wild,
+        split,
+        models,
+        threshold,
+        thresholds,
+        target,
+        threshold_out,
+        out,
+        fmt,
+        limit,
+        seed,
+        det_size,
+        score_threshold,
+        min_face,
+        threads,
+        type_threshold,
+        part_threshold,
+        plots,
+        quiet,
+        gather_dataset if dataset is not None or cache is not None else None,
+        str(dataset or cache),
+        eyeglasses_occlude,
+    )
 
 
 def register(app: typer.Typer) -> None:
+    from .bench_audit import audit, bench
+
     app.command()(evaluate)
     app.command()(bench)
     app.command()(audit)

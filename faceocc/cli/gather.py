@@ -63,9 +63,28 @@ def _read_audit(audit_labels, records, quiet):
     return audit
 
 
-def gather(dataset, cache, models, split, limit, seed, pad, det_size, score_threshold, min_face, threads, use_fallback,
-           eyeglasses_occlude, synthetic=False, occluders=None, per_face=1, kinds=None, quiet=False, pad_mode="detect",
-           audit_labels=None):
+def gather(
+    dataset,
+    cache,
+    models,
+    split,
+    limit,
+    seed,
+    pad,
+    det_size,
+    score_threshold,
+    min_face,
+    threads,
+    use_fallback,
+    eyeglasses_occlude,
+    synthetic=False,
+    occluders=None,
+    per_face=1,
+    kinds=None,
+    quiet=False,
+    pad_mode="detect",
+    audit_labels=None,
+):
     """Load the faces and every model's predictions (the shared part of evaluate and audit)."""
     from ..datasets import DatasetError
     from ..evaluate import collect
@@ -79,36 +98,91 @@ def gather(dataset, cache, models, split, limit, seed, pad, det_size, score_thre
             fail(f"--occluders {occluders}: not a directory")
         if split is None:
             split = "test"
-        faces = _clean_faces(records, cache, split, limit, seed, pad, det_size, score_threshold, min_face, threads,
-                             use_fallback, progress, pad_mode, audit)
+        faces = _clean_faces(
+            records,
+            cache,
+            split,
+            limit,
+            seed,
+            pad,
+            det_size,
+            score_threshold,
+            min_face,
+            threads,
+            use_fallback,
+            progress,
+            pad_mode,
+            audit,
+        )
         if not faces:
             fail(f"no clean face with split {split!r} to paste occluders on (use --split to choose another split)")
         try:
-            return collect.collect_synthetic(faces, models, occluders, per_face=per_face, seed=seed, threads=threads,
-                                             kinds=kinds, eyeglasses_occlude=eyeglasses_occlude)
+            return collect.collect_synthetic(
+                faces,
+                models,
+                occluders,
+                per_face=per_face,
+                seed=seed,
+                threads=threads,
+                kinds=kinds,
+                eyeglasses_occlude=eyeglasses_occlude,
+            )
         except (ValueError, FileNotFoundError) as exc:
             fail(str(exc))
     if cache is not None:
         try:
-            return collect.collect_cache(cache, models, split=split, records=records, use_fallback=use_fallback,
-                                         threads=threads, eyeglasses_occlude=eyeglasses_occlude, limit=limit, seed=seed,
-                                         audit=audit)
+            return collect.collect_cache(
+                cache,
+                models,
+                split=split,
+                records=records,
+                use_fallback=use_fallback,
+                threads=threads,
+                eyeglasses_occlude=eyeglasses_occlude,
+                limit=limit,
+                seed=seed,
+                audit=audit,
+            )
         except DatasetError as exc:
             fail(str(exc))
     records = _select(records, split, limit, seed)
-    return collect.collect_photos(records, models, threads=threads, pad=pad, score_threshold=score_threshold,
-                                  det_size=det_size, min_face=min_face, eyeglasses_occlude=eyeglasses_occlude,
-                                  progress=progress, pad_mode=pad_mode)
+    return collect.collect_photos(
+        records,
+        models,
+        threads=threads,
+        pad=pad,
+        score_threshold=score_threshold,
+        det_size=det_size,
+        min_face=min_face,
+        eyeglasses_occlude=eyeglasses_occlude,
+        progress=progress,
+        pad_mode=pad_mode,
+    )
 
 
-def _clean_faces(records, cache, split, limit, seed, pad, det_size, score_threshold, min_face, threads, use_fallback, progress,
-                 pad_mode="detect", audit=None):
+def _clean_faces(
+    records,
+    cache,
+    split,
+    limit,
+    seed,
+    pad,
+    det_size,
+    score_threshold,
+    min_face,
+    threads,
+    use_fallback,
+    progress,
+    pad_mode="detect",
+    audit=None,
+):
     """(crop, crop landmarks, item) of the clean faces of ``split``, from the cache or by detection."""
     from ..evaluate import collect
 
     if cache is not None:
-        es = collect.collect_cache(cache, [], split=split or None, records=records, use_fallback=use_fallback, predict=False,
-                                   audit=audit)
+        es = collect.collect_cache(
+            cache, [], split=split or None, records=records, use_fallback=use_fallback, predict=False, audit=audit
+        )
         lm = es.info["cache_landmarks"]
         keep = [it for it in es.items if it.status == collect.STATUS_OK and it.label == "clean"]
         if limit:
@@ -116,8 +190,18 @@ def _clean_faces(records, cache, split, limit, seed, pad, det_size, score_thresh
         return [(es.crop_store.get(it.crop_index), lm[it.crop_index], it) for it in keep]
     records = [r for r in records if r.label == "clean" and (not split or r.split == split)]
     records = _select(records, None, limit, seed)
-    es = collect.collect_photos(records, [None], threads=threads, pad=pad, score_threshold=score_threshold, det_size=det_size,
-                                min_face=min_face, progress=progress, keep_faces=True, pad_mode=pad_mode)
+    es = collect.collect_photos(
+        records,
+        [None],
+        threads=threads,
+        pad=pad,
+        score_threshold=score_threshold,
+        det_size=det_size,
+        min_face=min_face,
+        progress=progress,
+        keep_faces=True,
+        pad_mode=pad_mode,
+    )
     lms = es.info["crop_landmarks"]
     return [(es.crop(i), lms[i], it) for i, it in enumerate(es.items) if i in lms]
 

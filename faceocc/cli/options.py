@@ -14,11 +14,15 @@ import typer
 MODEL_HELP = "A faceocc ONNX model (default: the shipped one)."
 THRESHOLD_HELP = "Occlusion threshold (default: the model's)."
 THRESHOLD_FILE_HELP = "JSON with a 'threshold', as written by `faceocc evaluate --pick-threshold`."
-DET_SIZE_HELP = ("Fixed detection size: one pass on a copy downscaled to this longest side "
-                 "(default: automatic, the scale follows the photo).")
+DET_SIZE_HELP = (
+    "Fixed detection size: one pass on a copy downscaled to this longest side "
+    "(default: automatic, the scale follows the photo)."
+)
 FAST_HELP = "One 320 px detection pass (= --det-size 320): fast, for photos whose faces are large."
-SMALLEST_FACE_HELP = ("Find faces from this many photo pixels, in any photo size (default 64; "
-                      "32 looks at full resolution, about 4 times the detection cost).")
+SMALLEST_FACE_HELP = (
+    "Find faces from this many photo pixels, in any photo size (default 64; "
+    "32 looks at full resolution, about 4 times the detection cost)."
+)
 MIN_FACE_HELP = "Faces smaller than this (pixels) are reported as not assessable."
 SCORE_THRESHOLD_HELP = "Minimum face detection score."
 EYEGLASSES_HELP = "Count clear eyeglasses as an occlusion."

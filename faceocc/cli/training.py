@@ -59,9 +59,15 @@ def train(
 def export(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `faceocc train` (best.ckpt)."),
     out: Path = typer.Argument(..., help="Output .onnx file."),
-    format: str = typer.Option("faceocc", "--format", help="faceocc (full model) or binary224 (drop-in N x 2 classifier)."),
-    int8: bool = typer.Option(False, "--int8", help="Also write a static per-channel int8 model (needs --calibration)."),
-    calibration: Path | None = typer.Option(None, help="Calibration crops: a prepared cache folder, or a folder of images."),
+    format: str = typer.Option(
+        "faceocc", "--format", help="faceocc (full model) or binary224 (drop-in N x 2 classifier)."
+    ),
+    int8: bool = typer.Option(
+        False, "--int8", help="Also write a static per-channel int8 model (needs --calibration)."
+    ),
+    calibration: Path | None = typer.Option(
+        None, help="Calibration crops: a prepared cache folder, or a folder of images."
+    ),
     calibration_count: int = typer.Option(256, help="How many calibration crops to use."),
     threshold: float | None = typer.Option(None, help="Operating threshold stored in the model (default: 0.5)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
@@ -85,7 +91,11 @@ def export(
     if int8 and calibration is None:  # checked before anything is written
         fail("--int8 needs --calibration (a prepared cache or a folder of face images)")
     sample = calibration_crops(calibration, calibration_count) if calibration else None
-    typer.echo(json.dumps(export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None, threshold=threshold)))
+    typer.echo(
+        json.dumps(
+            export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None, threshold=threshold)
+        )
+    )
     if int8:
         assert sample is not None
         typer.echo(json.dumps(quantize_int8(out, int8_out, sample)))

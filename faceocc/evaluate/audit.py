@@ -57,8 +57,9 @@ def disagreement(es: EvalSet, k: int = 0) -> tuple[np.ndarray, list[str]]:
     return d, why
 
 
-def run_audit(es: EvalSet, out: Path, threshold: float, top: int = 100, grid: int = 48, k: int = 0,
-              root: Path | None = None) -> dict:
+def run_audit(
+    es: EvalSet, out: Path, threshold: float, top: int = 100, grid: int = 48, k: int = 0, root: Path | None = None
+) -> dict:
     """Write audit.csv (ranked, most disagreeing first) and audit_grid.png (the top ``grid`` faces) into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     d, why = disagreement(es, k)
@@ -73,28 +74,61 @@ def run_audit(es: EvalSet, out: Path, threshold: float, top: int = 100, grid: in
                 path = str(Path(it.path).resolve().relative_to(Path(root).resolve()))
             except ValueError:
                 pass
-        rows.append({"path": path, "label": it.label,
-                     "suggested_label": suggested_label(p.scores[i], p.occluders[i], threshold),
-                     "rank": rank, "disagreement": round(float(d[i]), 4), "about": why[i],
-                     "occlusion_score": round(float(p.scores[i]), 4),
-                     **{t: round(float(v), 4) for t, v in zip(OCCLUDER_TYPES, p.occluders[i])},
-                     "coverage": round(float(p.coverage[i]), 4), "source": it.source, "split": it.split})
-    fields = ["path", "label", "suggested_label", "rank", "disagreement", "about", "occlusion_score", *OCCLUDER_TYPES,
-              "coverage", "source", "split"]
+        rows.append(
+            {
+                "path": path,
+                "label": it.label,
+                "suggested_label": suggested_label(p.scores[i], p.occluders[i], threshold),
+                "rank": rank,
+                "disagreement": round(float(d[i]), 4),
+                "about": why[i],
+                "occlusion_score": round(float(p.scores[i]), 4),
+                **{t: round(float(v), 4) for t, v in zip(OCCLUDER_TYPES, p.occluders[i])},
+                "coverage": round(float(p.coverage[i]), 4),
+                "source": it.source,
+                "split": it.split,
+            }
+        )
+    fields = [
+        "path",
+        "label",
+        "suggested_label",
+        "rank",
+        "disagreement",
+        "about",
+        "occlusion_score",
+        *OCCLUDER_TYPES,
+        "coverage",
+        "source",
+        "split",
+    ]
     with open(out / "audit.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
         w.writerows(rows)
-    captions = {i: f"#{r['rank']} {_short(r['label'])} > {_short(r['suggested_label'])}\n{r['about']} ({p.scores[i]:.2f})"
-                for i, r in zip(order, rows)}
-    has_grid = plot_gallery(es, order[:grid], p.scores, out / "audit_grid.png",
-                            f"label audit: labels the model disagrees with most ({p.model})", cols=8,
-                            caption=lambda i: captions[i])
+    captions = {
+        i: f"#{r['rank']} {_short(r['label'])} > {_short(r['suggested_label'])}\n{r['about']} ({p.scores[i]:.2f})"
+        for i, r in zip(order, rows)
+    }
+    has_grid = plot_gallery(
+        es,
+        order[:grid],
+        p.scores,
+        out / "audit_grid.png",
+        f"label audit: labels the model disagrees with most ({p.model})",
+        cols=8,
+        caption=lambda i: captions[i],
+    )
     skipped = [it for it in es.items if it.status != "ok"]
     with open(out / "not_scored.csv", "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "label", "status", "reason"])
         writer.writerows([[it.path, it.label, it.status, it.message] for it in skipped])
-    return {"scored": int(np.isfinite(d).sum()), "listed": len(rows), "not_scored": len(skipped),
-            "csv": str(out / "audit.csv"), "grid": str(out / "audit_grid.png") if has_grid else None,
-            "top": rows[:10]}
+    return {
+        "scored": int(np.isfinite(d).sum()),
+        "listed": len(rows),
+        "not_scored": len(skipped),
+        "csv": str(out / "audit.csv"),
+        "grid": str(out / "audit_grid.png") if has_grid else None,
+        "top": rows[:10],
+    }

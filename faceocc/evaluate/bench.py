@@ -18,16 +18,37 @@ from .bench_speed import bench_latency, bench_throughput, model_label
 
 #: the full benchmark's names, and the photo and detection-scale names other modules import from here (the tests,
 #: tests/conftest.py, benchmarks/detection_scale.py)
-__all__ = ["format_table", "run_bench", "bench_detection_scale", "encode_jpeg", "format_scale_table", "group_photo",
-           "matched_faces", "test_photo"]
+__all__ = [
+    "format_table",
+    "run_bench",
+    "bench_detection_scale",
+    "encode_jpeg",
+    "format_scale_table",
+    "group_photo",
+    "matched_faces",
+    "test_photo",
+]
 
-def run_bench(models: Sequence[str | None], threads: Sequence[int] = (1,), iterations: int = 20, workers: int = 1,
-              folder: Path | None = None, folder_images: int = 8, rounds: int = 1, log=None) -> dict:
+
+def run_bench(
+    models: Sequence[str | None],
+    threads: Sequence[int] = (1,),
+    iterations: int = 20,
+    workers: int = 1,
+    folder: Path | None = None,
+    folder_images: int = 8,
+    rounds: int = 1,
+    log=None,
+) -> dict:
     """The full benchmark: latency for each model x thread count, throughput for each model x 1..workers."""
     log = log or (lambda m: None)
     photo = encode_jpeg(test_photo())
-    result: dict = {"environment": environment(), "photo": {"width": 640, "height": 480, "jpeg_bytes": len(photo)},
-              "latency": [], "throughput": []}
+    result: dict = {
+        "environment": environment(),
+        "photo": {"width": 640, "height": 480, "jpeg_bytes": len(photo)},
+        "latency": [],
+        "throughput": [],
+    }
     with tempfile.TemporaryDirectory(prefix="faceocc-bench-") as tmp:
         if workers > 0:
             files = _throughput_files(folder, folder_images, Path(tmp), result)
@@ -63,11 +84,16 @@ def format_table(result: dict, previous: dict | None = None) -> str:
     """The human table: latency percentiles (ms) per stage, throughput, sizes and memory."""
     lines = []
     env = result["environment"]
-    lines.append(f"faceocc {env['faceocc_version']} ({env.get('commit') or 'no git'}), onnxruntime {env['onnxruntime']}, "
-                 f"{env['cpu_count']} CPU(s): {env['cpu']}")
+    lines.append(
+        f"faceocc {env['faceocc_version']} ({env.get('commit') or 'no git'}), onnxruntime {env['onnxruntime']}, "
+        f"{env['cpu_count']} CPU(s): {env['cpu']}"
+    )
     lines.append(f"photo {result['photo']['width']}x{result['photo']['height']} JPEG; latency in ms (p50 / p90 / p99)")
-    head = f"{'model':<28} {'MB':>6} {'thr':>3} " + " ".join(f"{s:>17}" for s in (*STAGES, "end_to_end")) + \
-        f" {'RSS+MB':>7} {'pyMB':>5} {'b1 model':>8} {'b16/face':>8}"
+    head = (
+        f"{'model':<28} {'MB':>6} {'thr':>3} "
+        + " ".join(f"{s:>17}" for s in (*STAGES, "end_to_end"))
+        + f" {'RSS+MB':>7} {'pyMB':>5} {'b1 model':>8} {'b16/face':>8}"
+    )
     lines.append(head)
     lines.append("-" * len(head))
     prev = {(r["model"], r["threads"]): r for r in (previous or {}).get("latency", [])}
@@ -77,13 +103,17 @@ def format_table(result: dict, previous: dict | None = None) -> str:
         lines.append(f"throughput over {result['folder']['images']} image(s) from {result['folder']['path']}")
         lines.append(f"{'model':<28} {'workers':>7} {'images/s':>9} {'seconds':>8} {'startup s':>9}")
         for r in result["throughput"]:
-            lines.append(f"{r['model'][:28]:<28} {r['workers']:>7} {r['images_per_s'] or 0:>9.1f} "
-                         f"{r['seconds']:>8.2f} {r['startup_s']:>9.2f}")
+            lines.append(
+                f"{r['model'][:28]:<28} {r['workers']:>7} {r['images_per_s'] or 0:>9.1f} "
+                f"{r['seconds']:>8.2f} {r['startup_s']:>9.2f}"
+            )
     lines.append("")
-    lines.append(f"peak RSS {result['peak_rss_mb']:.0f} MB (this process). RSS+MB: memory added by loading and running "
-                 "the model; pyMB: Python-allocated peak of one analysis (tracemalloc); b1 model: p50 ms of the bare "
-                 "onnxruntime session on one crop; b16/face: classifier ms per face in batches of 16; int8: " + ", ".join(sorted({f"{r['model']}={'yes' if r['quantized'] else 'no'}"
-                                                              for r in result['latency']})))
+    lines.append(
+        f"peak RSS {result['peak_rss_mb']:.0f} MB (this process). RSS+MB: memory added by loading and running "
+        "the model; pyMB: Python-allocated peak of one analysis (tracemalloc); b1 model: p50 ms of the bare "
+        "onnxruntime session on one crop; b16/face: classifier ms per face in batches of 16; int8: "
+        + ", ".join(sorted({f"{r['model']}={'yes' if r['quantized'] else 'no'}" for r in result["latency"]}))
+    )
     return "\n".join(lines)
 
 
@@ -93,9 +123,12 @@ def _latency_line(r: dict, old: dict | None) -> str:
     for s in (*STAGES, "end_to_end"):
         p = r["latency_ms"][s]
         cells.append(f"{_ms(p['p50'])}/{_ms(p['p90'])}/{_ms(p['p99'])}".rjust(17))
-    line = f"{r['model'][:28]:<28} {r['model_mb']:>6.2f} {r['threads']:>3} " + " ".join(cells) + \
-        f" {r['rss_delta_mb']:>7.1f} {r['python_peak_mb']:>5.1f} {r['classify_batch1_ms']['p50']:>8.2f}" \
+    line = (
+        f"{r['model'][:28]:<28} {r['model_mb']:>6.2f} {r['threads']:>3} "
+        + " ".join(cells)
+        + f" {r['rss_delta_mb']:>7.1f} {r['python_peak_mb']:>5.1f} {r['classify_batch1_ms']['p50']:>8.2f}"
         f" {r['classify_batch16_ms_per_face']:>8.2f}"
+    )
     if old:
         a, b = old["latency_ms"]["end_to_end"]["p50"], r["latency_ms"]["end_to_end"]["p50"]
         if a and b:

@@ -24,19 +24,36 @@ def environment() -> dict:
 
     from .. import __version__
 
-    return {"faceocc_version": __version__, "commit": _commit(), "python": platform.python_version(), "onnxruntime": ort.__version__,
-            "numpy": np.__version__, "opencv": cv2.__version__, "platform": platform.platform(), "cpu": _cpu_name(),
-            "cpu_count": os.cpu_count(), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    return {
+        "faceocc_version": __version__,
+        "commit": _commit(),
+        "python": platform.python_version(),
+        "onnxruntime": ort.__version__,
+        "numpy": np.__version__,
+        "opencv": cv2.__version__,
+        "platform": platform.platform(),
+        "cpu": _cpu_name(),
+        "cpu_count": os.cpu_count(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 def _commit() -> str | None:
     commit = None
     try:
         root = Path(__file__).resolve().parents[2]
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip() or None
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=5).stdout.strip()
+        commit = (
+            subprocess.run(
+                ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         if commit and dirty:
             commit += "+dirty"
     except (OSError, subprocess.SubprocessError):

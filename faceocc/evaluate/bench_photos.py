@@ -30,7 +30,7 @@ def test_photo(width: int = 640, height: int = 480) -> np.ndarray:
     face = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     canvas = np.full((height, width, 3), 127, np.uint8)
     y0, x0 = (height - side) // 2, (width - side) // 2
-    canvas[y0:y0 + side, x0:x0 + side] = face
+    canvas[y0 : y0 + side, x0 : x0 + side] = face
     return canvas
 
 
@@ -50,8 +50,13 @@ def make_folder(path: Path, count: int = 16, seed: int = 0) -> list[Path]:
     for i in range(count):
         img = base[:, ::-1] if i % 2 else base
         scale = float(rng.uniform(0.8, 1.1))
-        m = np.array([[scale, 0, rng.uniform(-40, 40) + (1 - scale) * 320], [0, scale, rng.uniform(-20, 20) + (1 - scale) * 240]],
-                     np.float32)
+        m = np.array(
+            [
+                [scale, 0, rng.uniform(-40, 40) + (1 - scale) * 320],
+                [0, scale, rng.uniform(-20, 20) + (1 - scale) * 240],
+            ],
+            np.float32,
+        )
         img = cv2.warpAffine(np.ascontiguousarray(img), m, (640, 480), borderValue=(127, 127, 127))
         f = path / f"bench_{i:03d}.jpg"
         f.write_bytes(encode_jpeg(img))
@@ -99,13 +104,21 @@ def textured_background(width: int, height: int, rng: np.random.Generator) -> np
 
     texture = (data.brick, data.grass, data.gravel)[int(rng.integers(3))]()
     tiled = np.tile(texture, (height // texture.shape[0] + 1, width // texture.shape[1] + 1))[:height, :width]
-    colours = cv2.resize(rng.integers(40, 220, (3, 4, 3)).astype(np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
+    colours = cv2.resize(
+        rng.integers(40, 220, (3, 4, 3)).astype(np.uint8), (width, height), interpolation=cv2.INTER_CUBIC
+    )
     shade = (tiled.astype(np.uint16) // 2 + 128)[:, :, None]
     return ((colours.astype(np.uint16) * shade) >> 8).astype(np.uint8)
 
 
-def group_photo(width: int = 4000, height: int = 3000, faces: int = 25, face_px: float = 130.0, seed: int = 0,
-                kinds: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def group_photo(
+    width: int = 4000,
+    height: int = 3000,
+    faces: int = 25,
+    face_px: float = 130.0,
+    seed: int = 0,
+    kinds: Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A generated group photo: ``faces`` head-and-shoulders cut-outs (see :func:`face_patches`) on a grid, face
     sizes (shorter box side) ``face_px`` +-15%, brightness 0.7-1.2, half of them mirrored, on a textured background.
 
@@ -134,7 +147,9 @@ def group_photo(width: int = 4000, height: int = 3000, faces: int = 25, face_px:
     return canvas, np.array(boxes, np.float32).reshape(-1, 4), out_kinds
 
 
-def _scaled_patch(patch: np.ndarray, box: np.ndarray, k: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _scaled_patch(
+    patch: np.ndarray, box: np.ndarray, k: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """(the cut-out resized by ``k``, mirrored half of the time, brightness 0.7-1.2, as float32; its face box)."""
     pw, ph = max(2, round(patch.shape[1] * k)), max(2, round(patch.shape[0] * k))
     img = cv2.resize(patch, (pw, ph), interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC)
@@ -149,5 +164,5 @@ def _blend_oval(canvas: np.ndarray, img: np.ndarray, x0: int, y0: int) -> None:
     ph, pw = img.shape[:2]
     yy, xx = np.mgrid[0:ph, 0:pw]
     alpha = np.clip((1.0 - ((xx - pw / 2) / (pw / 2)) ** 2 - ((yy - ph / 2) / (ph / 2)) ** 2) / 0.25, 0, 1)[:, :, None]
-    roi = canvas[y0:y0 + ph, x0:x0 + pw].astype(np.float32)
-    canvas[y0:y0 + ph, x0:x0 + pw] = (img * alpha + roi * (1 - alpha)).astype(np.uint8)
+    roi = canvas[y0 : y0 + ph, x0 : x0 + pw].astype(np.float32)
+    canvas[y0 : y0 + ph, x0 : x0 + pw] = (img * alpha + roi * (1 - alpha)).astype(np.uint8)

@@ -18,9 +18,20 @@ def scale_cases(quick: bool = False) -> list[dict]:
     """The photos of the detection-scale benchmark: (name, series, RGB, true boxes, kinds, modes to run)."""
     cases = []
     add = lambda name, series, photo, modes=("default",): cases.append(  # noqa: E731
-        {"name": name, "series": series, "photo": photo, "modes": modes})
-    add("group 4000x3000, 25 faces ~130 px", "main", group_photo(4000, 3000, 25, 130.0), ("default", "fast", "smallest 32"))
-    add("12 MP, one face ~600 px", "main", group_photo(4000, 3000, 1, 600.0, seed=1, kinds=["clean"]), ("default", "fast"))
+        {"name": name, "series": series, "photo": photo, "modes": modes}
+    )
+    add(
+        "group 4000x3000, 25 faces ~130 px",
+        "main",
+        group_photo(4000, 3000, 25, 130.0),
+        ("default", "fast", "smallest 32"),
+    )
+    add(
+        "12 MP, one face ~600 px",
+        "main",
+        group_photo(4000, 3000, 1, 600.0, seed=1, kinds=["clean"]),
+        ("default", "fast"),
+    )
     one = test_photo()
     add("640x480, one face", "main", (one, _boxes_of(one), ["clean"]), ("default", "fast"))
     for n in (1, 5, 25, 100):
@@ -34,15 +45,21 @@ def scale_cases(quick: bool = False) -> list[dict]:
         image = getattr(data, name)()
         add(f"no face: skimage {name}", "no face", (image, np.zeros((0, 4), np.float32), []), ("default", "fast"))
     rng = np.random.default_rng(7)
-    add("no face: texture 4000x3000", "no face", (textured_background(4000, 3000, rng), np.zeros((0, 4), np.float32), []),
-        ("default", "fast"))
+    add(
+        "no face: texture 4000x3000",
+        "no face",
+        (textured_background(4000, 3000, rng), np.zeros((0, 4), np.float32), []),
+        ("default", "fast"),
+    )
     return cases
 
 
 def _boxes_of(photo: np.ndarray) -> np.ndarray:
     from ..detection import DetectorOptions, FaceDetector
 
-    return np.array([f.box for f in FaceDetector(DetectorOptions(max_side=1024)).detect(photo)], np.float32).reshape(-1, 4)
+    return np.array([f.box for f in FaceDetector(DetectorOptions(max_side=1024)).detect(photo)], np.float32).reshape(
+        -1, 4
+    )
 
 
 def matched_faces(found_boxes, truth: np.ndarray, iou: float = 0.3) -> np.ndarray:
@@ -50,8 +67,12 @@ def matched_faces(found_boxes, truth: np.ndarray, iou: float = 0.3) -> np.ndarra
     found = np.asarray(found_boxes, np.float32).reshape(-1, 4)
     if not len(found) or not len(truth):
         return np.zeros(len(truth), bool)
-    ix = np.clip(np.minimum(truth[:, None, 2], found[None, :, 2]) - np.maximum(truth[:, None, 0], found[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(truth[:, None, 3], found[None, :, 3]) - np.maximum(truth[:, None, 1], found[None, :, 1]), 0, None)
+    ix = np.clip(
+        np.minimum(truth[:, None, 2], found[None, :, 2]) - np.maximum(truth[:, None, 0], found[None, :, 0]), 0, None
+    )
+    iy = np.clip(
+        np.minimum(truth[:, None, 3], found[None, :, 3]) - np.maximum(truth[:, None, 1], found[None, :, 1]), 0, None
+    )
     area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
     inter = ix * iy
     union = area(truth)[:, None] + area(found)[None, :] - inter
@@ -65,15 +86,22 @@ def bench_detection_scale(threads: int = 1, runs: int = 5, quick: bool = False, 
     from ..pipeline import Analyzer, AnalyzerOptions
 
     log = log or (lambda m: None)
-    analyzers = {m: Analyzer(AnalyzerOptions(threads=threads, detector=DetectorOptions(threads=threads, **o)))
-                 for m, o in SCALE_MODES.items()}
+    analyzers = {
+        m: Analyzer(AnalyzerOptions(threads=threads, detector=DetectorOptions(threads=threads, **o)))
+        for m, o in SCALE_MODES.items()
+    }
     rows = []
     for case in scale_cases(quick):
         for mode in case["modes"]:
             log(f"{case['name']}: {mode}")
             rows.append(_scale_row(case, mode, analyzers[mode], runs))
-    return {"environment": environment(), "threads": threads, "runs": runs, "rows": rows,
-            "load_average": load_average()}
+    return {
+        "environment": environment(),
+        "threads": threads,
+        "runs": runs,
+        "rows": rows,
+        "load_average": load_average(),
+    }
 
 
 def _scale_row(case: dict, mode: str, analyzer, runs: int) -> dict:
@@ -95,22 +123,36 @@ def _scale_row(case: dict, mode: str, analyzer, runs: int) -> dict:
     hit = matched_faces([f.box for f in result.faces], truth)
     by_kind = {k: f"{int(sum(h for h, kk in zip(hit, kinds) if kk == k))}/{kinds.count(k)}" for k in sorted(set(kinds))}
     plan = analyzer.detector.plan(result.width, result.height)
-    return {"case": case["name"], "series": case["series"], "mode": mode, "width": result.width,
-            "height": result.height, "faces": len(truth), "found": int(hit.sum()), "detections": len(result.faces),
-            "found_by_kind": by_kind, "min_face_px": round(result.min_face_px, 1), "detector_runs": plan.runs,
-            "scales": [round(s, 4) for s in plan.scales], "jpeg_mb": round(len(data) / 2**20, 2),
-            "ms_median": round(float(np.median(times)), 1), "ms_runs": [round(v, 1) for v in times],
-            "cpu_ms_median": round(float(np.median(cpu)), 1),
-            "stage_ms_median": {s: round(float(np.median(v)), 1) for s, v in stages.items()}}
+    return {
+        "case": case["name"],
+        "series": case["series"],
+        "mode": mode,
+        "width": result.width,
+        "height": result.height,
+        "faces": len(truth),
+        "found": int(hit.sum()),
+        "detections": len(result.faces),
+        "found_by_kind": by_kind,
+        "min_face_px": round(result.min_face_px, 1),
+        "detector_runs": plan.runs,
+        "scales": [round(s, 4) for s in plan.scales],
+        "jpeg_mb": round(len(data) / 2**20, 2),
+        "ms_median": round(float(np.median(times)), 1),
+        "ms_runs": [round(v, 1) for v in times],
+        "cpu_ms_median": round(float(np.median(cpu)), 1),
+        "stage_ms_median": {s: round(float(np.median(v)), 1) for s, v in stages.items()},
+    }
 
 
 def format_scale_table(result: dict) -> str:
     """The human table of :func:`bench_detection_scale`."""
     env = result["environment"]
-    lines = [f"faceocc {env['faceocc_version']} ({env.get('commit') or 'no git'}), {env['cpu_count']} CPU(s): {env['cpu']}; "
-             f"{result['threads']} thread(s), median of {result['runs']} run(s), load average {result['load_average']}",
-             f"{'photo':<36} {'mode':<12} {'found':>7} {'dets':>5} {'min px':>6} {'runs':>4} {'ms':>8} {'cpu ms':>7} "
-             f"{'decode':>7} {'detect':>7} {'align':>6} {'classify':>8}  by kind"]
+    lines = [
+        f"faceocc {env['faceocc_version']} ({env.get('commit') or 'no git'}), {env['cpu_count']} CPU(s): {env['cpu']}; "
+        f"{result['threads']} thread(s), median of {result['runs']} run(s), load average {result['load_average']}",
+        f"{'photo':<36} {'mode':<12} {'found':>7} {'dets':>5} {'min px':>6} {'runs':>4} {'ms':>8} {'cpu ms':>7} "
+        f"{'decode':>7} {'detect':>7} {'align':>6} {'classify':>8}  by kind",
+    ]
     lines.append("-" * len(lines[-1]))
     series = None
     for r in result["rows"]:
@@ -119,13 +161,17 @@ def format_scale_table(result: dict) -> str:
         series = r["series"]
         st = r["stage_ms_median"]
         kinds = " ".join(f"{k} {v}" for k, v in r["found_by_kind"].items()) if len(r["found_by_kind"]) > 1 else ""
-        lines.append(f"{r['case'][:36]:<36} {r['mode']:<12} {r['found']:>3}/{r['faces']:<3} {r['detections']:>5} "
-                     f"{r['min_face_px']:>6.0f} {r['detector_runs']:>4} {r['ms_median']:>8.1f} {r['cpu_ms_median']:>7.1f} "
-                     f"{st['decode']:>7.1f} "
-                     f"{st['detect']:>7.1f} {st['align']:>6.1f} {st['classify']:>8.1f}  {kinds}")
+        lines.append(
+            f"{r['case'][:36]:<36} {r['mode']:<12} {r['found']:>3}/{r['faces']:<3} {r['detections']:>5} "
+            f"{r['min_face_px']:>6.0f} {r['detector_runs']:>4} {r['ms_median']:>8.1f} {r['cpu_ms_median']:>7.1f} "
+            f"{st['decode']:>7.1f} "
+            f"{st['detect']:>7.1f} {st['align']:>6.1f} {st['classify']:>8.1f}  {kinds}"
+        )
     lines.append("")
-    lines.append("found: true faces matched by a detection (IoU >= 0.3); dets: faces reported; min px: the smallest face "
-                 "searched for (min_face_px); runs: network runs (passes x tiles); ms: end to end from JPEG bytes (wall clock); "
-                 "cpu ms: the process's CPU time for it (with 1 thread, the work itself, less sensitive to a busy machine); "
-                 "stage columns: wall-clock ms.")
+    lines.append(
+        "found: true faces matched by a detection (IoU >= 0.3); dets: faces reported; min px: the smallest face "
+        "searched for (min_face_px); runs: network runs (passes x tiles); ms: end to end from JPEG bytes (wall clock); "
+        "cpu ms: the process's CPU time for it (with 1 thread, the work itself, less sensitive to a busy machine); "
+        "stage columns: wall-clock ms."
+    )
     return "\n".join(lines)

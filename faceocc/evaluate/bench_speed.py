@@ -42,13 +42,21 @@ def bench_latency(model: str | None, threads: int, iterations: int, photo: bytes
     session_ms, predict_ms, per_crop_ms = _time_classifier(analyzer.model, _first_crop(result, photo), iterations)
     path = resolve_model_path(model)
     return {
-        "model": path.name, "model_path": str(path), "model_mb": round(path.stat().st_size / 2**20, 3),
-        "quantized": _is_int8(analyzer.model), "threads": threads, "iterations": iterations, "faces_found": faces,
+        "model": path.name,
+        "model_path": str(path),
+        "model_mb": round(path.stat().st_size / 2**20, 3),
+        "quantized": _is_int8(analyzer.model),
+        "threads": threads,
+        "iterations": iterations,
+        "faces_found": faces,
         "load_s": round(load_s, 4),
-        "latency_ms": {s: _round(percentiles(v)) for s, v in stages.items()} | {"end_to_end": _round(percentiles(total))},
-        "classify_batch1_ms": _round(percentiles(session_ms)), "predict_batch1_ms": _round(percentiles(predict_ms)),
+        "latency_ms": {s: _round(percentiles(v)) for s, v in stages.items()}
+        | {"end_to_end": _round(percentiles(total))},
+        "classify_batch1_ms": _round(percentiles(session_ms)),
+        "predict_batch1_ms": _round(percentiles(predict_ms)),
         "classify_batch16_ms_per_face": round(per_crop_ms, 3),
-        "rss_delta_mb": round(rss_mb() - rss0, 1), "python_peak_mb": round(py_peak / 2**20, 2),
+        "rss_delta_mb": round(rss_mb() - rss0, 1),
+        "python_peak_mb": round(py_peak / 2**20, 2),
     }
 
 
@@ -155,13 +163,23 @@ def bench_throughput(model: str | None, files: Sequence[Path], workers: int, thr
 
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model, threads)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(model, threads)
+    ) as pool:
         list(pool.map(_ready, range(workers * 2)))  # start every worker (and its model) before timing
         startup = time.perf_counter() - t0
         jobs = [str(f) for _ in range(rounds) for f in files]
         t = time.perf_counter()
         faces = sum(pool.map(_work, jobs, chunksize=1))
         elapsed = time.perf_counter() - t
-    return {"model": model_label(model), "workers": workers, "threads_per_worker": threads, "images": len(jobs), "faces": faces,
-            "seconds": round(elapsed, 4), "images_per_s": round(len(jobs) / elapsed, 2) if elapsed > 0 else None,
-            "startup_s": round(startup, 3), "children_peak_rss_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1)}
+    return {
+        "model": model_label(model),
+        "workers": workers,
+        "threads_per_worker": threads,
+        "images": len(jobs),
+        "faces": faces,
+        "seconds": round(elapsed, 4),
+        "images_per_s": round(len(jobs) / elapsed, 2) if elapsed > 0 else None,
+        "startup_s": round(startup, 3),
+        "children_peak_rss_mb": round(peak_rss_mb(resource.RUSAGE_CHILDREN), 1),
+    }

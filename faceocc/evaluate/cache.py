@@ -12,10 +12,19 @@ from .evalset import STATUS_ERROR, STATUS_NO_FACE, CropStore, EvalSet, Item, pre
 from .truth import apply_audit_by_suffix, item_from_record
 
 
-def collect_cache(cache_dir: str | Path, models: Sequence[str | None], split: str | None = None,
-                  records: Sequence[Record] | None = None, use_fallback: bool = False, threads: int = 0,
-                  eyeglasses_occlude: bool = False, limit: int | None = None, seed: int = 0,
-                  predict: bool = True, audit: dict | None = None) -> EvalSet:
+def collect_cache(
+    cache_dir: str | Path,
+    models: Sequence[str | None],
+    split: str | None = None,
+    records: Sequence[Record] | None = None,
+    use_fallback: bool = False,
+    threads: int = 0,
+    eyeglasses_occlude: bool = False,
+    limit: int | None = None,
+    seed: int = 0,
+    predict: bool = True,
+    audit: dict | None = None,
+) -> EvalSet:
     """Items from a ``faceocc prepare`` cache. Crops aligned without a detected face (``det_score`` 0) count as
     "no face found" unless ``use_fallback``; images the cache skipped are listed with their reason.
 
@@ -26,7 +35,9 @@ def collect_cache(cache_dir: str | Path, models: Sequence[str | None], split: st
 
     cache_dir = Path(cache_dir)
     if not (cache_dir / "crops.npy").is_file() or not (cache_dir / "index.csv").is_file():
-        raise DatasetError(f"{cache_dir}: not a crop cache (expected crops.npy and index.csv, as written by `faceocc prepare`)")
+        raise DatasetError(
+            f"{cache_dir}: not a crop cache (expected crops.npy and index.csv, as written by `faceocc prepare`)"
+        )
     cache = CropCache.load(cache_dir)
     if len(cache.rows) != len(cache.crops):
         raise DatasetError(f"{cache_dir}: index.csv has {len(cache.rows)} rows but crops.npy {len(cache.crops)} crops")
@@ -45,8 +56,9 @@ def collect_cache(cache_dir: str | Path, models: Sequence[str | None], split: st
     return es
 
 
-def _cache_records(cache_dir: Path, rows: Sequence[dict], split: str | None,
-                   records: Sequence[Record] | None) -> list[tuple[int, dict, Record]]:
+def _cache_records(
+    cache_dir: Path, rows: Sequence[dict], split: str | None, records: Sequence[Record] | None
+) -> list[tuple[int, dict, Record]]:
     """(crop index, index.csv row, record) of the cache rows in ``split``: the dataset's record with ``records``
     (rows not in the dataset are left out), else a record made from the row."""
     by_path = _record_lookup(records, [r["path"] for r in rows]) if records else None
@@ -60,8 +72,13 @@ def _cache_records(cache_dir: Path, rows: Sequence[dict], split: str | None,
                 continue  # not in the dataset given
         else:
             where = f"{cache_dir / 'index.csv'}:{idx + 2}"
-            rec = Record(path=Path(row["path"]), label=normalise_label(row["label"], where), split=row.get("split", ""),
-                         group=row.get("group", "") or "", source=row.get("source", "") or "")
+            rec = Record(
+                path=Path(row["path"]),
+                label=normalise_label(row["label"], where),
+                split=row.get("split", ""),
+                group=row.get("group", "") or "",
+                source=row.get("source", "") or "",
+            )
         selected.append((idx, row, rec))
     return selected
 
@@ -72,7 +89,10 @@ def _cache_item(idx: int, row: dict, rec: Record, use_fallback: bool, eyeglasses
     item.det_score = float(row.get("det_score") or 0.0)
     item.n_faces = int(item.det_score > 0)
     if item.det_score <= 0 and not use_fallback:
-        item.status, item.message = STATUS_NO_FACE, "no face found (the cache holds a fallback crop; --use-fallback scores it)"
+        item.status, item.message = (
+            STATUS_NO_FACE,
+            "no face found (the cache holds a fallback crop; --use-fallback scores it)",
+        )
     item.crop_index = idx
     return item
 

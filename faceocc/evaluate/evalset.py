@@ -51,8 +51,13 @@ class Predictions:
 
     @classmethod
     def empty(cls, model: str, n: int) -> Predictions:
-        return cls(model, np.full(n, np.nan), np.full((n, len(OCCLUDER_TYPES)), np.nan), np.full((n, len(PART_NAMES)), np.nan),
-                   np.full(n, np.nan))
+        return cls(
+            model,
+            np.full(n, np.nan),
+            np.full((n, len(OCCLUDER_TYPES)), np.nan),
+            np.full((n, len(PART_NAMES)), np.nan),
+            np.full(n, np.nan),
+        )
 
     def set(self, i: int, score: float, occluders, parts, coverage: float) -> None:
         self.scores[i] = score
@@ -120,7 +125,7 @@ def predict_crops(es: EvalSet, model, k: int, batch: int = 128) -> Predictions:
     preds = Predictions.empty(model_label(model.path, k), len(es.items))
     todo = [i for i, it in enumerate(es.items) if it.status == STATUS_OK and it.crop_index is not None]
     for start in range(0, len(todo), batch):
-        chunk = todo[start:start + batch]
+        chunk = todo[start : start + batch]
         # every scorable item has a stored crop
         crops = np.stack(cast("list[np.ndarray]", [es.crop(i) for i in chunk])).astype(np.uint8)
         out = model.predict(crops)

@@ -24,8 +24,9 @@ def worst_errors(es: EvalSet, k: int, threshold: float, eyeglasses_occlude: bool
     return [int(i) for i in fn], [int(i) for i in fp]
 
 
-def plot_gallery(es: EvalSet, indices: Sequence[int], scores: np.ndarray, path: Path, title: str, cols: int = 8,
-                 caption=None) -> bool:
+def plot_gallery(
+    es: EvalSet, indices: Sequence[int], scores: np.ndarray, path: Path, title: str, cols: int = 8, caption=None
+) -> bool:
     """The crops of ``indices`` in a grid, each captioned ``caption(i)`` (default: score and kind or label) and its
     file name; False (nothing written) without indices."""
     if not indices:
@@ -57,10 +58,20 @@ def error_galleries(es: EvalSet, m: dict, out: Path, eyeglasses_occlude: bool = 
     s = effective_scores(es, 0, eyeglasses_occlude)
     fn, fp = worst_errors(es, 0, m["threshold"], eyeglasses_occlude)
     files = {}
-    if plot_gallery(es, fn, s, out / "worst_false_negatives.png", f"worst false negatives ({m['model']}): occluded, lowest scores"):
+    if plot_gallery(
+        es, fn, s, out / "worst_false_negatives.png", f"worst false negatives ({m['model']}): occluded, lowest scores"
+    ):
         files["worst_fn"] = "worst_false_negatives.png"
-    if plot_gallery(es, fp, s, out / "worst_false_positives.png", f"worst false positives ({m['model']}): not occluded, highest scores"):
+    if plot_gallery(
+        es,
+        fp,
+        s,
+        out / "worst_false_positives.png",
+        f"worst false positives ({m['model']}): not occluded, highest scores",
+    ):
         files["worst_fp"] = "worst_false_positives.png"
-    listed = {"false_negatives": [{"path": es.items[i].path, "label": es.items[i].label, "score": float(s[i])} for i in fn],
-              "false_positives": [{"path": es.items[i].path, "label": es.items[i].label, "score": float(s[i])} for i in fp]}
+    listed = {
+        "false_negatives": [{"path": es.items[i].path, "label": es.items[i].label, "score": float(s[i])} for i in fn],
+        "false_positives": [{"path": es.items[i].path, "label": es.items[i].label, "score": float(s[i])} for i in fp],
+    }
     return files, listed

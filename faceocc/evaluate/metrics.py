@@ -32,12 +32,18 @@ def _arrays(y, s=None):
 
 # -- counts and rates at one threshold ------------------------------------------------------------
 
+
 def confusion_counts(y, pred) -> dict:
     """TP, FP, TN, FN of 0/1 truth ``y`` against 0/1 predictions ``pred``."""
     y = _arrays(y)
     pred = np.asarray(pred).ravel().astype(bool)
     t = y.astype(bool)
-    return {"tp": int(np.sum(t & pred)), "fp": int(np.sum(~t & pred)), "tn": int(np.sum(~t & ~pred)), "fn": int(np.sum(t & ~pred))}
+    return {
+        "tp": int(np.sum(t & pred)),
+        "fp": int(np.sum(~t & pred)),
+        "tn": int(np.sum(~t & ~pred)),
+        "fn": int(np.sum(t & ~pred)),
+    }
 
 
 def rates(counts: dict) -> dict:
@@ -48,16 +54,29 @@ def rates(counts: dict) -> dict:
     f1 = _ratio(2 * tp, 2 * tp + fp + fn)
     tnr = None if fpr is None else 1.0 - fpr
     bal = None if tpr is None or tnr is None else (tpr + tnr) / 2.0
-    return {"tpr": tpr, "fpr": fpr, "tnr": tnr, "fnr": None if tpr is None else 1.0 - tpr, "precision": precision,
-            "recall": tpr, "f1": f1, "accuracy": _ratio(tp + tn, tp + fp + tn + fn), "balanced_accuracy": bal}
+    return {
+        "tpr": tpr,
+        "fpr": fpr,
+        "tnr": tnr,
+        "fnr": None if tpr is None else 1.0 - tpr,
+        "precision": precision,
+        "recall": tpr,
+        "f1": f1,
+        "accuracy": _ratio(tp + tn, tp + fp + tn + fn),
+        "balanced_accuracy": bal,
+    }
 
 
 def binary_metrics(y, s, threshold: float) -> dict:
     """Counts and rates at ``threshold``, plus ROC-AUC, PR-AUC (average precision) and the class sizes."""
     y, s = _arrays(y, s)
     counts = confusion_counts(y, s >= threshold)
-    out: dict[str, Any] = {"n": int(y.size), "positives": int(y.sum()), "negatives": int(y.size - y.sum()),
-                           "threshold": float(threshold)}
+    out: dict[str, Any] = {
+        "n": int(y.size),
+        "positives": int(y.sum()),
+        "negatives": int(y.size - y.sum()),
+        "threshold": float(threshold),
+    }
     out.update(counts)
     out.update(rates(counts))
     out["roc_auc"] = roc_auc(y, s)
@@ -66,6 +85,7 @@ def binary_metrics(y, s, threshold: float) -> dict:
 
 
 # -- curves ---------------------------------------------------------------------------------------
+
 
 def roc_curve(y, s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds), thresholds descending; the first point is (0, 0) at threshold +inf.
@@ -122,7 +142,9 @@ def threshold_sweep(y, s, thresholds: Iterable[float] | None = None) -> list[dic
     for t in thresholds:
         c = confusion_counts(y, s >= t)
         r = rates(c)
-        rows.append({"threshold": float(t), **c, **{k: r[k] for k in ("tpr", "fpr", "precision", "f1", "balanced_accuracy")}})
+        rows.append(
+            {"threshold": float(t), **c, **{k: r[k] for k in ("tpr", "fpr", "precision", "f1", "balanced_accuracy")}}
+        )
     return rows
 
 
@@ -149,21 +171,38 @@ def pick_threshold(y, s, target_tpr: float | None = None, target_fpr: float | No
         if ok.size == 0:  # even the highest score flags too many negatives: flag nothing
             t = float(np.nextafter(s.max(), np.inf))
             c = rates(confusion_counts(y, s >= t))
-            return {"threshold": t, "target": {"fpr": float(target_fpr)}, "tpr": c["tpr"], "fpr": c["fpr"],
-                    "precision": c["precision"], "reached": True}
+            return {
+                "threshold": t,
+                "target": {"fpr": float(target_fpr)},
+                "tpr": c["tpr"],
+                "fpr": c["fpr"],
+                "precision": c["precision"],
+                "reached": True,
+            }
         i = int(ok[-1])
         target = {"fpr": float(target_fpr)}
     t = float(thr[i])
     c = rates(confusion_counts(y, s >= t))
     reached = c["tpr"] >= target_tpr - 1e-12 if target_tpr is not None else c["fpr"] <= cast(float, target_fpr) + 1e-12
-    return {"threshold": t, "target": target, "tpr": c["tpr"], "fpr": c["fpr"], "precision": c["precision"],
-            "reached": bool(reached)}
+    return {
+        "threshold": t,
+        "target": target,
+        "tpr": c["tpr"],
+        "fpr": c["fpr"],
+        "precision": c["precision"],
+        "reached": bool(reached),
+    }
 
 
 # -- multi-class, parts, coverage ------------------------------------------------------------------
 
-def confusion_matrix(true_labels: Sequence[str], pred_labels: Sequence[str], classes: Sequence[str] | None = None,
-                     pred_classes: Sequence[str] | None = None) -> dict:
+
+def confusion_matrix(
+    true_labels: Sequence[str],
+    pred_labels: Sequence[str],
+    classes: Sequence[str] | None = None,
+    pred_classes: Sequence[str] | None = None,
+) -> dict:
     """Counts of (true, predicted) pairs: ``{"rows": [...], "cols": [...], "matrix": [[...]]}`` (rows: truth)."""
     rows = list(classes) if classes is not None else sorted(set(true_labels))
     cols = list(pred_classes) if pred_classes is not None else rows
@@ -178,11 +217,18 @@ def confusion_matrix(true_labels: Sequence[str], pred_labels: Sequence[str], cla
 def f1_binary(t, p) -> dict:
     c = confusion_counts(np.asarray(t, bool), np.asarray(p, bool))
     r = rates(c)
-    return {"n_true": c["tp"] + c["fn"], "n_pred": c["tp"] + c["fp"], "precision": r["precision"], "recall": r["recall"], "f1": r["f1"]}
+    return {
+        "n_true": c["tp"] + c["fn"],
+        "n_pred": c["tp"] + c["fp"],
+        "precision": r["precision"],
+        "recall": r["recall"],
+        "f1": r["f1"],
+    }
 
 
-def per_part_f1(true_parts, pred_parts, names: Sequence[str], true_threshold: float = 0.3,
-                pred_threshold: float | None = None) -> dict:
+def per_part_f1(
+    true_parts, pred_parts, names: Sequence[str], true_threshold: float = 0.3, pred_threshold: float | None = None
+) -> dict:
     """F1 of "part covered" per part: truth fraction >= ``true_threshold`` against prediction >= ``pred_threshold``.
 
     Also the macro average over parts that have at least one covered or predicted case.
@@ -190,8 +236,9 @@ def per_part_f1(true_parts, pred_parts, names: Sequence[str], true_threshold: fl
     t = np.asarray(true_parts, float).reshape(-1, len(names))
     p = np.asarray(pred_parts, float).reshape(-1, len(names))
     pred_threshold = true_threshold if pred_threshold is None else pred_threshold
-    out: dict[str, Any] = {name: f1_binary(t[:, j] >= true_threshold, p[:, j] >= pred_threshold)
-                           for j, name in enumerate(names)}
+    out: dict[str, Any] = {
+        name: f1_binary(t[:, j] >= true_threshold, p[:, j] >= pred_threshold) for j, name in enumerate(names)
+    }
     f1s = [v["f1"] for v in out.values() if v["f1"] is not None]
     out["macro_f1"] = float(np.mean(f1s)) if f1s else None
     return out
@@ -205,8 +252,12 @@ def coverage_errors(true_cov, pred_cov) -> dict:
         return {"n": 0, "mae": None, "weighted_mse": None, "rmse": None}
     e = p - t
     w = 1.0 / 30.0 + t
-    return {"n": int(t.size), "mae": float(np.mean(np.abs(e))), "weighted_mse": float(np.sum(w * e**2) / np.sum(w)),
-            "rmse": float(np.sqrt(np.mean(e**2)))}
+    return {
+        "n": int(t.size),
+        "mae": float(np.mean(np.abs(e))),
+        "weighted_mse": float(np.sum(w * e**2) / np.sum(w)),
+        "rmse": float(np.sqrt(np.mean(e**2))),
+    }
 
 
 def error_rate(y, pred) -> float | None:
@@ -250,8 +301,15 @@ def calibration(y, s, bins: int = 10) -> dict:
         gap = abs(acc - conf)
         ece += sel.sum() / y.size * gap
         mce = max(mce, gap)
-        rows.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": int(sel.sum()), "mean_score": conf,
-                     "fraction_occluded": acc})
+        rows.append(
+            {
+                "lo": float(edges[b]),
+                "hi": float(edges[b + 1]),
+                "n": int(sel.sum()),
+                "mean_score": conf,
+                "fraction_occluded": acc,
+            }
+        )
     return {"ece": float(ece), "mce": float(mce), "bins": rows}
 
 

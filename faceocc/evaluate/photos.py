@@ -38,8 +38,10 @@ def detect_faces(detector, image: np.ndarray, pad: float = 0.0, search: np.ndarr
     py, px = pad_sizes(image, pad)
     padded = cv2.copyMakeBorder(image, py, py, px, px, cv2.BORDER_CONSTANT, value=(127, 127, 127))
     shift = np.array([px, py], np.float32)
-    return [Detection(box=d.box - np.tile(shift, 2), score=d.score, landmarks=d.landmarks - shift)
-            for d in detector.detect(padded)]
+    return [
+        Detection(box=d.box - np.tile(shift, 2), score=d.score, landmarks=d.landmarks - shift)
+        for d in detector.detect(padded)
+    ]
 
 
 def pad_sizes(image, pad: float) -> tuple[int, int]:
@@ -60,8 +62,9 @@ def main_face(faces, width: int, height: int) -> int:
     return max(range(len(faces)), key=rank)
 
 
-def score_photo(item: Item, i: int, image, analyzers, preds, pick, pad: float = 0.0,
-                search: np.ndarray | None = None) -> list | None:
+def score_photo(
+    item: Item, i: int, image, analyzers, preds, pick, pad: float = 0.0, search: np.ndarray | None = None
+) -> list | None:
     """Analyze one photo with every model and record the face ``pick(faces)`` chooses in ``preds[k]`` row ``i``;
     returns that face as each model saw it, or None (``item.status`` says why: no face, not assessable).
     The first analyzer's detector finds the faces (see :func:`detect_faces` for ``pad`` and ``search``); every
@@ -80,14 +83,21 @@ def score_photo(item: Item, i: int, image, analyzers, preds, pick, pad: float = 
         return None
     chosen = [face] + [a.analyze_faces(image, [detections[j]])[0] for a in analyzers[1:]]
     for k, f in enumerate(chosen):
-        preds[k].set(i, f.occlusion_score, [f.occluders[t] for t in OCCLUDER_TYPES], [f.parts[p] for p in PART_NAMES],
-                     f.coverage)
+        preds[k].set(
+            i, f.occlusion_score, [f.occluders[t] for t in OCCLUDER_TYPES], [f.parts[p] for p in PART_NAMES], f.coverage
+        )
     return chosen
 
 
-def build_analyzers(models: Sequence[str | None], threads: int = 0, score_threshold: float = 0.6,
-                    det_size: int | None = None, min_face: int = 32, keep_crops: bool = True,
-                    occlusion_threshold: float | None = None):
+def build_analyzers(
+    models: Sequence[str | None],
+    threads: int = 0,
+    score_threshold: float = 0.6,
+    det_size: int | None = None,
+    min_face: int = 32,
+    keep_crops: bool = True,
+    occlusion_threshold: float | None = None,
+):
     """One Analyzer per model (the first keeps crops). ``occlusion_threshold`` None: each model's own (as ``faceocc
     analyze``)."""
     from ..detection import DetectorOptions
@@ -96,16 +106,30 @@ def build_analyzers(models: Sequence[str | None], threads: int = 0, score_thresh
 
     analyzers = []
     for k, model in enumerate(models):
-        opts = AnalyzerOptions(model=model, threads=threads, keep_crops=keep_crops and k == 0,
-                               detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size),
-                               policy=PolicyOptions(min_face_size=min_face, occlusion_threshold=occlusion_threshold))
+        opts = AnalyzerOptions(
+            model=model,
+            threads=threads,
+            keep_crops=keep_crops and k == 0,
+            detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size),
+            policy=PolicyOptions(min_face_size=min_face, occlusion_threshold=occlusion_threshold),
+        )
         analyzers.append(Analyzer(opts))
     return analyzers
 
 
-def collect_photos(records: Sequence[Record], models: Sequence[str | None], threads: int = 0, pad: float = 0.0,
-                   score_threshold: float = 0.6, det_size: int | None = None, min_face: int = 32, eyeglasses_occlude: bool = False,
-                   progress: bool = False, keep_faces: bool = False, pad_mode: str = "detect") -> EvalSet:
+def collect_photos(
+    records: Sequence[Record],
+    models: Sequence[str | None],
+    threads: int = 0,
+    pad: float = 0.0,
+    score_threshold: float = 0.6,
+    det_size: int | None = None,
+    min_face: int = 32,
+    eyeglasses_occlude: bool = False,
+    progress: bool = False,
+    keep_faces: bool = False,
+    pad_mode: str = "detect",
+) -> EvalSet:
     """Run every image through the analyzer (as ``faceocc analyze``) with each model; one item per image.
 
     ``pad_mode`` "detect": the padding only helps the detector; the face is analysed in the image as it is, so an
@@ -144,7 +168,9 @@ def collect_photos(records: Sequence[Record], models: Sequence[str | None], thre
             if keep_faces:
                 lm = np.asarray(face.landmarks, np.float32)
                 landmarks[i] = transform_points(lm, estimate_transform(lm, face.crop.shape[0]))
-    es = EvalSet(items, preds, store, "photos", {"pad": pad, "pad_mode": pad_mode, "detector_score_threshold": score_threshold})
+    es = EvalSet(
+        items, preds, store, "photos", {"pad": pad, "pad_mode": pad_mode, "detector_score_threshold": score_threshold}
+    )
     if keep_faces:
         es.info["crop_landmarks"] = landmarks
     return es

@@ -43,8 +43,9 @@ def plot_curves(es: EvalSet, metrics: list[dict], out: Path, eyeglasses_occlude:
     return files
 
 
-def _plot_roc_pr(plt, es: EvalSet, sel: np.ndarray, y: np.ndarray, metrics: list[dict], out: Path,
-                 eyeglasses_occlude: bool) -> dict:
+def _plot_roc_pr(
+    plt, es: EvalSet, sel: np.ndarray, y: np.ndarray, metrics: list[dict], out: Path, eyeglasses_occlude: bool
+) -> dict:
     fig_roc, ax_roc = plt.subplots(figsize=(5, 5))
     fig_pr, ax_pr = plt.subplots(figsize=(5, 5))
     for k, m in enumerate(metrics):
@@ -54,11 +55,20 @@ def _plot_roc_pr(plt, es: EvalSet, sel: np.ndarray, y: np.ndarray, metrics: list
         o = m["overall"]
         ax_roc.plot([o["fpr"]], [o["tpr"]], "o", color=ax_roc.lines[-1].get_color())
         prec, rec, _ = M.pr_curve(y, s)
-        ax_pr.step(np.r_[0, rec], np.r_[prec[0] if prec.size else 1, prec], where="pre",
-                   label=f"{m['model']} (AP {m['overall']['pr_auc']:.3f})")
+        ax_pr.step(
+            np.r_[0, rec],
+            np.r_[prec[0] if prec.size else 1, prec],
+            where="pre",
+            label=f"{m['model']} (AP {m['overall']['pr_auc']:.3f})",
+        )
     ax_roc.plot([0, 1], [0, 1], ":", color="grey")
-    ax_roc.set(xlabel="false positive rate (clean faces flagged)", ylabel="true positive rate (occlusions caught)",
-               title="ROC", xlim=(0, 1), ylim=(0, 1.01))
+    ax_roc.set(
+        xlabel="false positive rate (clean faces flagged)",
+        ylabel="true positive rate (occlusions caught)",
+        title="ROC",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax_pr.axhline(y.mean(), ls=":", color="grey")
     ax_pr.set(xlabel="recall", ylabel="precision", title="precision-recall", xlim=(0, 1), ylim=(0, 1.01))
     files = {}
@@ -74,10 +84,16 @@ def _plot_calibration(plt, metrics: list[dict], out: Path) -> dict:
     fig, ax = plt.subplots(figsize=(5, 5))
     for m in metrics:
         b = m["calibration"]["bins"]
-        ax.plot([r["mean_score"] for r in b], [r["fraction_occluded"] for r in b], "o-",
-                label=f"{m['model']} (ECE {m['calibration']['ece']:.3f})")
+        ax.plot(
+            [r["mean_score"] for r in b],
+            [r["fraction_occluded"] for r in b],
+            "o-",
+            label=f"{m['model']} (ECE {m['calibration']['ece']:.3f})",
+        )
     ax.plot([0, 1], [0, 1], ":", color="grey")
-    ax.set(xlabel="mean occlusion score", ylabel="fraction truly occluded", title="calibration", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        xlabel="mean occlusion score", ylabel="fraction truly occluded", title="calibration", xlim=(0, 1), ylim=(0, 1)
+    )
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     _save(plt, fig, out / "calibration.png")
@@ -89,7 +105,7 @@ def _plot_sweep(plt, metrics: list[dict], out: Path) -> dict:
     for m in metrics:
         sw = m["sweep"]
         t = [r["threshold"] for r in sw]
-        line, = ax.plot(t, [r["tpr"] for r in sw], label=f"TPR {m['model']}")
+        (line,) = ax.plot(t, [r["tpr"] for r in sw], label=f"TPR {m['model']}")
         ax.plot(t, [r["fpr"] for r in sw], "--", color=line.get_color(), label=f"FPR {m['model']}")
     ax.axvline(metrics[0]["threshold"], color="grey", ls=":")
     ax.set(xlabel="threshold", ylabel="rate", title="threshold sweep", xlim=(0, 1), ylim=(0, 1.01))
@@ -113,7 +129,14 @@ def plot_confusion(m: dict, path: Path) -> None:
     ax.set_yticks(range(len(cm["rows"])), cm["rows"])
     for i in range(mat.shape[0]):
         for j in range(mat.shape[1]):
-            ax.text(j, i, f"{int(mat[i, j])}", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.6 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(mat[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.6 else "black",
+            )
     ax.set(xlabel="predicted", ylabel="label", title=f"confusion ({m['model']}, threshold {m['threshold']:.2f})")
     _save(plt, fig, path)

@@ -27,9 +27,17 @@ def unique_dir(path: Path) -> Path:
     return unique_path(path)
 
 
-def build_report(es: EvalSet, metrics: list[dict], out: Path, fmt: str = "md", dataset: str = "",
-                 operating_point: dict | None = None, eyeglasses_occlude: bool = False, plots: bool = True,
-                 extra: dict | None = None) -> dict:
+def build_report(
+    es: EvalSet,
+    metrics: list[dict],
+    out: Path,
+    fmt: str = "md",
+    dataset: str = "",
+    operating_point: dict | None = None,
+    eyeglasses_occlude: bool = False,
+    plots: bool = True,
+    extra: dict | None = None,
+) -> dict:
     """Write report.json, predictions.csv, not_scored.csv, plots and report.md|html into ``out`` (a new folder).
 
     ``extra``: more top-level report fields; its ``plots`` (name: file in ``out``) are listed first."""
@@ -48,7 +56,11 @@ def build_report(es: EvalSet, metrics: list[dict], out: Path, fmt: str = "md", d
         "metrics": {m["model"]: m for m in metrics},
     }
     if len(metrics) == 2:
-        report["compare"] = {"a": metrics[0]["model"], "b": metrics[1]["model"], "metrics": compare(metrics[0], metrics[1])}
+        report["compare"] = {
+            "a": metrics[0]["model"],
+            "b": metrics[1]["model"],
+            "metrics": compare(metrics[0], metrics[1]),
+        }
     if operating_point:
         report["operating_point"] = operating_point
     write_predictions(es, out / "predictions.csv", [m["threshold"] for m in metrics])

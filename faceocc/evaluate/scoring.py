@@ -18,11 +18,13 @@ CATEGORIES = ("clean", "eyeglasses", "mask", "sunglasses", "hand", "other", "occ
 PRED_CLASSES = ("clean", "eyeglasses", "mask", "sunglasses", "hand", "other")
 
 
-def face_class(score: float, occluders: np.ndarray, threshold: float, type_threshold: float = 0.5,
-               eyeglasses_occlude: bool = False) -> str:
+def face_class(
+    score: float, occluders: np.ndarray, threshold: float, type_threshold: float = 0.5, eyeglasses_occlude: bool = False
+) -> str:
     """The class ``faceocc sort`` gives a face with these model outputs (the policy's decision)."""
-    options = PolicyOptions(occlusion_threshold=threshold, type_threshold=type_threshold,
-                            eyeglasses_occlude=eyeglasses_occlude)
+    options = PolicyOptions(
+        occlusion_threshold=threshold, type_threshold=type_threshold, eyeglasses_occlude=eyeglasses_occlude
+    )
     return decide_scores(score, occluders, options).face_class
 
 
@@ -61,8 +63,14 @@ def _strings(items: list[Item], attr: str) -> np.ndarray:
     return np.array([getattr(it, attr) for it in items], dtype=object).astype(str) if items else np.array([], str)
 
 
-def compute_metrics(es: EvalSet, k: int = 0, threshold: float = 0.5, type_threshold: float = 0.5,
-                    part_threshold: float = 0.3, eyeglasses_occlude: bool = False) -> dict:
+def compute_metrics(
+    es: EvalSet,
+    k: int = 0,
+    threshold: float = 0.5,
+    type_threshold: float = 0.5,
+    part_threshold: float = 0.3,
+    eyeglasses_occlude: bool = False,
+) -> dict:
     """Every metric of model ``k`` on the scored faces of ``es``."""
     sel = scored_mask(es)
     items = [it for it, s in zip(es.items, sel) if s]
@@ -79,7 +87,9 @@ def compute_metrics(es: EvalSet, k: int = 0, threshold: float = 0.5, type_thresh
     out["per_category"] = _per_category(labels, s, flagged)
     out["occluder_types"] = _occluder_types(items, occ, type_threshold)
     out["confusion_binary"] = {k2: out["overall"][k2] for k2 in ("tp", "fp", "tn", "fn")}
-    pred_cls = [face_class(sc, o, threshold, type_threshold, eyeglasses_occlude) for sc, o in zip(pred.scores[sel], occ)]
+    pred_cls = [
+        face_class(sc, o, threshold, type_threshold, eyeglasses_occlude) for sc, o in zip(pred.scores[sel], occ)
+    ]
     rows = sorted(set(labels.tolist()), key=_label_order)
     out["confusion_matrix"] = M.confusion_matrix(labels.tolist(), pred_cls, rows, PRED_CLASSES)
     out.update(_parts_and_coverage(items, pred, sel, part_threshold))
@@ -104,8 +114,13 @@ def _per_category(labels: np.ndarray, s: np.ndarray, flagged: np.ndarray) -> dic
             continue
         rate = float(flagged[members].mean())
         positive = cat not in ("clean", "eyeglasses")
-        cats[cat] = {"n": int(members.sum()), "rate_name": "tpr" if positive else "fpr", "rate": rate,
-                     "tpr" if positive else "fpr": rate, "mean_score": float(s[members].mean())}
+        cats[cat] = {
+            "n": int(members.sum()),
+            "rate_name": "tpr" if positive else "fpr",
+            "rate": rate,
+            "tpr" if positive else "fpr": rate,
+            "mean_score": float(s[members].mean()),
+        }
     return cats
 
 
@@ -121,8 +136,15 @@ def _occluder_types(items: list[Item], occ: np.ndarray, type_threshold: float) -
         yt, st = tt[w, j].astype(int), occ[w, j]
         c = M.confusion_counts(yt, st >= type_threshold)
         r = M.rates(c)
-        types[name] = {"positives": int(yt.sum()), "negatives": int((1 - yt).sum()), "tpr": r["tpr"], "fpr": r["fpr"],
-                       "precision": r["precision"], "f1": r["f1"], "roc_auc": M.roc_auc(yt, st)}
+        types[name] = {
+            "positives": int(yt.sum()),
+            "negatives": int((1 - yt).sum()),
+            "tpr": r["tpr"],
+            "fpr": r["fpr"],
+            "precision": r["precision"],
+            "f1": r["f1"],
+            "roc_auc": M.roc_auc(yt, st),
+        }
     return types
 
 
@@ -147,8 +169,21 @@ def _per_source(items: list[Item], y: np.ndarray, s: np.ndarray, threshold: floa
     for src in sorted(set(sources.tolist())):
         m = sources == src
         b = M.binary_metrics(y[m], s[m], threshold)
-        per_source[src or "(none)"] = {k2: b[k2] for k2 in ("n", "positives", "negatives", "tpr", "fpr", "precision", "f1",
-                                                            "accuracy", "balanced_accuracy", "roc_auc")}
+        per_source[src or "(none)"] = {
+            k2: b[k2]
+            for k2 in (
+                "n",
+                "positives",
+                "negatives",
+                "tpr",
+                "fpr",
+                "precision",
+                "f1",
+                "accuracy",
+                "balanced_accuracy",
+                "roc_auc",
+            )
+        }
     return per_source
 
 
@@ -163,10 +198,13 @@ def _per_kind(es: EvalSet, items: list[Item], y: np.ndarray, flagged: np.ndarray
             continue
         pos = m & (y == 1)
         neg = m & (y == 0)
-        row = {"n": int(m.sum()), "occluded": int(pos.sum()),
-               "tpr": float(flagged[pos].mean()) if pos.any() else None,
-               "not_occluded_rate": float((~flagged[neg]).mean()) if neg.any() else None,
-               "flag_rate": float(flagged[m].mean())}
+        row = {
+            "n": int(m.sum()),
+            "occluded": int(pos.sum()),
+            "tpr": float(flagged[pos].mean()) if pos.any() else None,
+            "not_occluded_rate": float((~flagged[neg]).mean()) if neg.any() else None,
+            "flag_rate": float(flagged[m].mean()),
+        }
         if has_cov:
             tc = np.array([it.true_coverage for it in items], float)
             row["coverage_mae"] = float(np.mean(np.abs(coverage[m] - tc[m])))
@@ -175,8 +213,11 @@ def _per_kind(es: EvalSet, items: list[Item], y: np.ndarray, flagged: np.ndarray
 
 
 def not_scored(es: EvalSet) -> list[dict]:
-    return [{"path": it.path, "label": it.label, "status": it.status, "reason": it.message}
-            for it in es.items if it.status != STATUS_OK]
+    return [
+        {"path": it.path, "label": it.label, "status": it.status, "reason": it.message}
+        for it in es.items
+        if it.status != STATUS_OK
+    ]
 
 
 def status_counts(es: EvalSet) -> dict:
@@ -187,6 +228,7 @@ def status_counts(es: EvalSet) -> dict:
 
 
 # -- comparison ---------------------------------------------------------------------------------------
+
 
 def headline(m: dict) -> dict:
     """The metrics compared between models, as flat ``name: value`` pairs."""

@@ -34,9 +34,18 @@ def item_from_record(rec: Record, eyeglasses_occlude: bool = False) -> Item:
     occluded, types, weights = label_targets(rec.label)
     if eyeglasses_occlude and "eyeglasses" in rec.label.split("+"):
         occluded = 1.0
-    return Item(path=str(rec.path), label=rec.label, split=rec.split, group=rec.group, source=rec.source,
-                true_occluded=bool(occluded), true_types=types, type_weights=weights, true_coverage=rec.coverage,
-                true_parts=_parts_from_extra(rec.extra, f"{rec.path}:{rec.line}" if rec.line else str(rec.path)))
+    return Item(
+        path=str(rec.path),
+        label=rec.label,
+        split=rec.split,
+        group=rec.group,
+        source=rec.source,
+        true_occluded=bool(occluded),
+        true_types=types,
+        type_weights=weights,
+        true_coverage=rec.coverage,
+        true_parts=_parts_from_extra(rec.extra, f"{rec.path}:{rec.line}" if rec.line else str(rec.path)),
+    )
 
 
 def check_parts(records: Sequence[Record]) -> None:

@@ -46,8 +46,16 @@ from .scoring import scored_mask
 #: occluder types of the wild labels (eyeglasses is listed in the labels but is not an occlusion)
 WILD_TYPES = ("hand", "hair", "object", "sunglasses", "mask", "border", "other")
 #: the faceocc occluder type each wild type is trained as
-TYPE_TO_FACEOCC = {"hand": "hand", "sunglasses": "sunglasses", "mask": "mask", "eyeglasses": "eyeglasses",
-                   "hair": "other", "object": "other", "border": "other", "other": "other"}
+TYPE_TO_FACEOCC = {
+    "hand": "hand",
+    "sunglasses": "sunglasses",
+    "mask": "mask",
+    "eyeglasses": "eyeglasses",
+    "hair": "other",
+    "object": "other",
+    "border": "other",
+    "other": "other",
+}
 AGE_BANDS = ((0, 9, "0-9"), (10, 19, "10-19"), (20, 39, "20-39"), (40, 59, "40-59"), (60, 10**6, "60+"))
 UNKNOWN = "unknown"
 
@@ -137,9 +145,19 @@ def read_wild(folder: str | Path, split: str) -> tuple[list[WildRow], int]:
                 problems.append(f"{where}: file not found: {root / lab['path']}")
             else:
                 types = tuple(t for t in (lab["types"] or "").split("+") if t)
-                rows.append(WildRow(path=root / lab["path"], rel=lab["path"], source=m.get("source") or "",
-                                    group=m.get("group") or "", age=m.get("age") or "", occluded=lab["occluded"] == "1",
-                                    types=types, where=(lab["where"] or "").strip(), sure=True))
+                rows.append(
+                    WildRow(
+                        path=root / lab["path"],
+                        rel=lab["path"],
+                        source=m.get("source") or "",
+                        group=m.get("group") or "",
+                        age=m.get("age") or "",
+                        occluded=lab["occluded"] == "1",
+                        types=types,
+                        where=(lab["where"] or "").strip(),
+                        sure=True,
+                    )
+                )
     if problems:
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
         raise DatasetError(f"{labels}: {len(problems)} problem(s):\n  " + "\n  ".join(problems[:20]) + more)
@@ -154,12 +172,21 @@ def _item(row: WildRow, split: str) -> Item:
     else:
         label = "eyeglasses" if "eyeglasses" in row.types else "clean"
     _, types, weights = label_targets(label)
-    return Item(path=str(row.path), label=label, split=split, group=row.group, source=row.source,
-                true_occluded=row.occluded, true_types=types, type_weights=weights)
+    return Item(
+        path=str(row.path),
+        label=label,
+        split=split,
+        group=row.group,
+        source=row.source,
+        true_occluded=row.occluded,
+        true_types=types,
+        type_weights=weights,
+    )
 
 
 def largest_face(faces) -> int:
     """Index of the face with the largest box, as the JSON writes boxes (0.1 px); the first one on a tie."""
+
     def area(i):
         x1, y1, x2, y2 = (round(float(v), 1) for v in faces[i].box)
         return (x2 - x1) * (y2 - y1)
@@ -167,9 +194,17 @@ def largest_face(faces) -> int:
     return max(range(len(faces)), key=area)
 
 
-def collect_wild(rows: Sequence[WildRow], models: Sequence[str | None], split: str = "test", threads: int = 0,
-                 threshold: float | None = None, score_threshold: float = 0.6, det_size: int | None = None, min_face: int = 32,
-                 progress: bool = False) -> WildSet:
+def collect_wild(
+    rows: Sequence[WildRow],
+    models: Sequence[str | None],
+    split: str = "test",
+    threads: int = 0,
+    threshold: float | None = None,
+    score_threshold: float = 0.6,
+    det_size: int | None = None,
+    min_face: int = 32,
+    progress: bool = False,
+) -> WildSet:
     """Run each photo through the Analyzer (as ``faceocc analyze``) with every model; score its largest face."""
     from tqdm import tqdm
 
@@ -200,6 +235,7 @@ def collect_wild(rows: Sequence[WildRow], models: Sequence[str | None], split: s
 
 # -- metrics ---------------------------------------------------------------------------------------
 
+
 def _rate(flags) -> dict:
     n, k = len(flags), int(sum(bool(f) for f in flags))
     return {"n": n, "k": k, "rate": k / n if n else None}
@@ -209,7 +245,13 @@ def wild_metrics(ws: WildSet, k: int, threshold: float) -> dict:
     """The benchmark's numbers for model ``k`` at ``threshold`` (a face is flagged when its score >= threshold)."""
     es, sel = ws.es, scored_mask(ws.es)
     scores = es.preds[k].scores
-    fp: dict = {"all": [], "source": defaultdict(list), "gender": defaultdict(list), "age": defaultdict(list), "eyeglasses": []}
+    fp: dict = {
+        "all": [],
+        "source": defaultdict(list),
+        "gender": defaultdict(list),
+        "age": defaultdict(list),
+        "eyeglasses": [],
+    }
     tp, by_type = [], defaultdict(list)
     hits: dict[str, list[bool]] = {"upper": [], "lower": []}
     pos, neg, y, flagged, groups = [], [], [], [], []
@@ -242,9 +284,13 @@ def wild_metrics(ws: WildSet, k: int, threshold: float) -> dict:
 
 def _summarise(ws, sel, threshold, fp, tp, by_type, hits, pos, neg, y, flagged, groups) -> dict:
     band_order = [b[2] for b in AGE_BANDS] + [UNKNOWN]
-    clean = {"all": _rate(fp["all"]), "source": {s: _rate(v) for s, v in sorted(fp["source"].items())},
-             "gender": {g: _rate(v) for g, v in sorted(fp["gender"].items())},
-             "age": {b: _rate(fp["age"][b]) for b in band_order if b in fp["age"]}, "eyeglasses": _rate(fp["eyeglasses"])}
+    clean = {
+        "all": _rate(fp["all"]),
+        "source": {s: _rate(v) for s, v in sorted(fp["source"].items())},
+        "gender": {g: _rate(v) for g, v in sorted(fp["gender"].items())},
+        "age": {b: _rate(fp["age"][b]) for b in band_order if b in fp["age"]},
+        "eyeglasses": _rate(fp["eyeglasses"]),
+    }
     types = sorted(by_type, key=lambda t: (WILD_TYPES.index(t) if t in WILD_TYPES else 99, t))
     tpr = {"all": _rate(tp), "type": {t: _rate(by_type[t]) for t in types}}
     t, f = tpr["all"]["rate"], clean["all"]["rate"]
@@ -253,26 +299,46 @@ def _summarise(ws, sel, threshold, fp, tp, by_type, hits, pos, neg, y, flagged, 
     fair = M.fairness(np.array(y, bool)[known], np.array(flagged, bool)[known], g[known])
     gender_fpr = [r["rate"] for name, r in clean["gender"].items() if name != UNKNOWN and r["rate"] is not None]
     status = [it.status for it in ws.es.items]
-    counts = {"sure": len(ws.rows), "unsure_left_out": ws.unsure, "scored": int(sel.sum()),
-              "no_face": status.count(STATUS_NO_FACE) + status.count(STATUS_ERROR),
-              "unreadable": status.count(STATUS_ERROR), "unassessed": status.count(STATUS_NOT_ASSESSABLE)}
+    counts = {
+        "sure": len(ws.rows),
+        "unsure_left_out": ws.unsure,
+        "scored": int(sel.sum()),
+        "no_face": status.count(STATUS_NO_FACE) + status.count(STATUS_ERROR),
+        "unreadable": status.count(STATUS_ERROR),
+        "unassessed": status.count(STATUS_NOT_ASSESSABLE),
+    }
     auc = M.roc_auc([1] * len(pos) + [0] * len(neg), pos + neg) if pos and neg else None
-    return {"threshold": float(threshold), "counts": counts, "clean_fpr": clean, "tpr": tpr,
-            "where": {"upper": _rate(hits["upper"]), "lower": _rate(hits["lower"])}, "auc": auc,
-            "balanced_accuracy": None if t is None or f is None else (t + 1 - f) / 2, "fairness": fair,
-            "gender_fpr_gap": float(max(gender_fpr) - min(gender_fpr)) if len(gender_fpr) >= 2 else None}
+    return {
+        "threshold": float(threshold),
+        "counts": counts,
+        "clean_fpr": clean,
+        "tpr": tpr,
+        "where": {"upper": _rate(hits["upper"]), "lower": _rate(hits["lower"])},
+        "auc": auc,
+        "balanced_accuracy": None if t is None or f is None else (t + 1 - f) / 2,
+        "fairness": fair,
+        "gender_fpr_gap": float(max(gender_fpr) - min(gender_fpr)) if len(gender_fpr) >= 2 else None,
+    }
 
 
 def headline(w: dict) -> dict:
     """The wild numbers compared between models: ``name: value``."""
-    out = {"clean FPR": w["clean_fpr"]["all"]["rate"], "TPR": w["tpr"]["all"]["rate"], "AUC": w["auc"],
-           "balanced accuracy": w["balanced_accuracy"], "gender fairness score": w["fairness"]["score"],
-           "gender gap in clean FPR": w["gender_fpr_gap"], "upper accuracy": w["where"]["upper"]["rate"],
-           "lower accuracy": w["where"]["lower"]["rate"], "clean FPR, eyeglasses": w["clean_fpr"]["eyeglasses"]["rate"]}
+    out = {
+        "clean FPR": w["clean_fpr"]["all"]["rate"],
+        "TPR": w["tpr"]["all"]["rate"],
+        "AUC": w["auc"],
+        "balanced accuracy": w["balanced_accuracy"],
+        "gender fairness score": w["fairness"]["score"],
+        "gender gap in clean FPR": w["gender_fpr_gap"],
+        "upper accuracy": w["where"]["upper"]["rate"],
+        "lower accuracy": w["where"]["lower"]["rate"],
+        "clean FPR, eyeglasses": w["clean_fpr"]["eyeglasses"]["rate"],
+    }
     return out
 
 
 # -- text -------------------------------------------------------------------------------------------
+
 
 def _r(x: dict | None) -> str:
     if not x or not x["n"]:
@@ -294,15 +360,17 @@ def score_lines(w: dict) -> list[str]:
     n = w["counts"]
     fair = w["fairness"]
     errs = ", ".join(f"{g} {_f(v['error'])}" for g, v in fair["groups"].items())
-    return ["clean FPR: " + ", ".join(f"{k} {_r(v)}" for k, v in sorted(fp.items())),
-            "TPR: " + ", ".join(f"{k} {_r(v)}" for k, v in sorted(tp.items())),
-            f"AUC {_f(w['auc'])}  balanced acc {_f(w['balanced_accuracy'])}  no face {n['no_face']}  "
-            f"unassessed {n['unassessed']}",
-            "clean FPR by age: " + ", ".join(f"{b} {_r(v)}" for b, v in c["age"].items()),
-            f"upper accuracy {_r(w['where']['upper'])}, lower accuracy {_r(w['where']['lower'])} (sure occluded faces "
-            f"with 'where')",
-            f"gender fairness {_f(fair['score'])} (error {errs}), gender gap in clean FPR {_f(w['gender_fpr_gap'])}; "
-            f"{n['sure']} sure photos, {n['unsure_left_out']} unsure left out"]
+    return [
+        "clean FPR: " + ", ".join(f"{k} {_r(v)}" for k, v in sorted(fp.items())),
+        "TPR: " + ", ".join(f"{k} {_r(v)}" for k, v in sorted(tp.items())),
+        f"AUC {_f(w['auc'])}  balanced acc {_f(w['balanced_accuracy'])}  no face {n['no_face']}  "
+        f"unassessed {n['unassessed']}",
+        "clean FPR by age: " + ", ".join(f"{b} {_r(v)}" for b, v in c["age"].items()),
+        f"upper accuracy {_r(w['where']['upper'])}, lower accuracy {_r(w['where']['lower'])} (sure occluded faces "
+        f"with 'where')",
+        f"gender fairness {_f(fair['score'])} (error {errs}), gender gap in clean FPR {_f(w['gender_fpr_gap'])}; "
+        f"{n['sure']} sure photos, {n['unsure_left_out']} unsure left out",
+    ]
 
 
 def wild_sections(r: dict) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -314,33 +382,55 @@ def wild_sections(r: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     split = r.get("info", {}).get("split", "")
     diff = ["diff (b - a)"] if len(ws) == 2 else []
     c = ws[0]["counts"]
-    out = [(f"Wild benchmark ({split} split): the largest face of each real photo; unsure labels left out",
+    out = [
+        (
+            f"Wild benchmark ({split} split): the largest face of each real photo; unsure labels left out",
             ["sure photos", "unsure (left out)", "scored", "no face", "unassessed"],
-            [[str(c["sure"]), str(c["unsure_left_out"]), str(c["scored"]), str(c["no_face"]), str(c["unassessed"])]])]
+            [[str(c["sure"]), str(c["unsure_left_out"]), str(c["scored"]), str(c["no_face"]), str(c["unassessed"])]],
+        )
+    ]
     heads = [headline(w) for w in ws]
     rows = [[key] + [_f(h[key]) for h in heads] + _diff([h[key] for h in heads]) for key in heads[0]]
     out.append(("Wild: headline", ["metric"] + names + diff, rows))
 
     def table(pairs):
-        return [[name, str(rs[0]["n"] if rs[0] else 0)] + [_r(x) for x in rs] + _diff([x["rate"] if x else None for x in rs])
-                for name, rs in pairs]
+        return [
+            [name, str(rs[0]["n"] if rs[0] else 0)]
+            + [_r(x) for x in rs]
+            + _diff([x["rate"] if x else None for x in rs])
+            for name, rs in pairs
+        ]
 
     cl = [w["clean_fpr"] for w in ws]
     pairs = [("all", [x["all"] for x in cl])]
     for key in ("source", "gender", "age"):
         pairs += [(f"{key}: {v}", [x[key].get(v) for x in cl]) for v in cl[0][key]]
     pairs.append(("eyeglasses", [x["eyeglasses"] for x in cl]))
-    out.append(("Wild: clean-face false-positive rate (clean faces flagged)", ["faces", "n"] + names + diff, table(pairs)))
-    pairs = [("all", [w["tpr"]["all"] for w in ws])] + [(t, [w["tpr"]["type"].get(t) for w in ws]) for t in ws[0]["tpr"]["type"]]
+    out.append(
+        ("Wild: clean-face false-positive rate (clean faces flagged)", ["faces", "n"] + names + diff, table(pairs))
+    )
+    pairs = [("all", [w["tpr"]["all"] for w in ws])] + [
+        (t, [w["tpr"]["type"].get(t) for w in ws]) for t in ws[0]["tpr"]["type"]
+    ]
     out.append(("Wild: TPR per occluder type (occlusions caught)", ["type", "n"] + names + diff, table(pairs)))
     pairs = [(f"{p} (where = {p} or both)", [w["where"][p] for w in ws]) for p in ("upper", "lower")]
-    out.append(("Wild: upper / lower face right, sure occluded faces with 'where'", ["part", "n"] + names + diff, table(pairs)))
+    out.append(
+        ("Wild: upper / lower face right, sure occluded faces with 'where'", ["part", "n"] + names + diff, table(pairs))
+    )
     groups = list(ws[0]["fairness"]["groups"])
-    rows = [[f"error[{g}]", str(ws[0]["fairness"]["groups"][g]["n"])] + [_f(w["fairness"]["groups"][g]["error"]) for w in ws]
-            for g in groups]
+    rows = [
+        [f"error[{g}]", str(ws[0]["fairness"]["groups"][g]["n"])]
+        + [_f(w["fairness"]["groups"][g]["error"]) for w in ws]
+        for g in groups
+    ]
     rows.append(["fairness score", ""] + [_f(w["fairness"]["score"]) for w in ws])
-    out.append(("Wild: gender fairness (Err_a+Err_b)/2 + |Err_a-Err_b| over sure faces, lower is better",
-                ["", "n"] + names, rows))
+    out.append(
+        (
+            "Wild: gender fairness (Err_a+Err_b)/2 + |Err_a-Err_b| over sure faces, lower is better",
+            ["", "n"] + names,
+            rows,
+        )
+    )
     return out
 
 
@@ -352,6 +442,7 @@ def _diff(values: list) -> list[str]:
 
 
 # -- gallery ----------------------------------------------------------------------------------------
+
 
 def plot_wild_gallery(ws: WildSet, k: int, threshold: float, out: Path, n: int = 8) -> dict:
     """``wild_worst_errors.png``: the highest-scored clean faces flagged, then the lowest-scored occluded faces
@@ -365,8 +456,10 @@ def plot_wild_gallery(ws: WildSet, k: int, threshold: float, out: Path, n: int =
         top = max(OCCLUDING_TYPES, key=lambda t: p.occluders[i, OCCLUDER_TYPES.index(t)])  # the strongest head, shown
         return f"{'FP' if i in fp else 'FN'} {row.source} {row.label}\n{scores[i]:.2f} {top}"
 
-    title = (f"wild worst errors ({p.model} @ {threshold:.3f}): clean faces with the highest scores (FP), "
-             f"occluded faces with the lowest (FN)")
+    title = (
+        f"wild worst errors ({p.model} @ {threshold:.3f}): clean faces with the highest scores (FP), "
+        f"occluded faces with the lowest (FN)"
+    )
     if plot_gallery(ws.es, fp + fn, scores, out / "wild_worst_errors.png", title, cols=n, caption=caption):
         return {"wild_worst_errors": "wild_worst_errors.png"}
     return {}

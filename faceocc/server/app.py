@@ -54,9 +54,14 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         service.close()
 
     swagger_dir = local_swagger_ui()
-    app = FastAPI(title="faceocc", version=__version__, lifespan=lifespan, docs_url=None if swagger_dir else "/docs",
-                  description="Is each face occluded, by what, where and how much, and usable for face recognition? "
-                              "Errors are `{\"error\": {\"code\": ..., \"message\": ...}}` with a stable code.")
+    app = FastAPI(
+        title="faceocc",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None if swagger_dir else "/docs",
+        description="Is each face occluded, by what, where and how much, and usable for face recognition? "
+        'Errors are `{"error": {"code": ..., "message": ...}}` with a stable code.',
+    )
     app.state.service = service
     install_error_handlers(app, service.metrics)
     app.add_middleware(ObserveMiddleware, metrics=service.metrics)
@@ -73,8 +78,9 @@ def _add_page(app: FastAPI) -> None:
 
     @app.get("/", include_in_schema=False)
     async def page():
-        return FileResponse(STATIC_DIR / "index.html", media_type="text/html; charset=utf-8",
-                            headers={"Cache-Control": "no-cache"})
+        return FileResponse(
+            STATIC_DIR / "index.html", media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+        )
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -87,7 +93,10 @@ def _add_local_docs(app: FastAPI, swagger_dir: str) -> None:
 
     @app.get("/docs", include_in_schema=False)
     async def docs():
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="faceocc API",
-                                   swagger_js_url="/swagger-ui/swagger-ui-bundle.js",
-                                   swagger_css_url="/swagger-ui/swagger-ui.css",
-                                   swagger_favicon_url="/swagger-ui/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="faceocc API",
+            swagger_js_url="/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/swagger-ui/favicon-32x32.png",
+        )

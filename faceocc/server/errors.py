@@ -45,9 +45,22 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-              408: "request_timeout", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-              422: "invalid_parameter", 429: "overloaded", 500: "internal_error", 503: "not_ready", 504: "timeout"}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_parameter",
+    429: "overloaded",
+    500: "internal_error",
+    503: "not_ready",
+    504: "timeout",
+}
 
 
 def error_body(code: str, message: str) -> dict:

@@ -47,10 +47,17 @@ class Job:
         elif self.frames_total:
             progress = round(min(0.99, self.frames_done / self.frames_total), 4)
         return {
-            "id": self.id, "status": self.status, "source": self.source, "options": self.options,
-            "created": round(self.created, 3), "started": self.started and round(self.started, 3),
+            "id": self.id,
+            "status": self.status,
+            "source": self.source,
+            "options": self.options,
+            "created": round(self.created, 3),
+            "started": self.started and round(self.started, 3),
             "finished": self.finished and round(self.finished, 3),
-            "frames_done": self.frames_done, "frames_total": self.frames_total, "progress": progress, "faces": self.faces,
+            "frames_done": self.frames_done,
+            "frames_total": self.frames_total,
+            "progress": progress,
+            "faces": self.faces,
             "error": self.error,
             "links": {"self": f"/v1/jobs/{self.id}", "results": f"/v1/jobs/{self.id}/results"},
         }
@@ -59,7 +66,9 @@ class Job:
 class JobManager:
     """Runs video jobs one at a time in a background thread; ``queue_size`` jobs may wait."""
 
-    def __init__(self, work_dir: Path, queue_size: int, max_kept: int, run: Callable[[Job, Callable[[dict], None]], None]):
+    def __init__(
+        self, work_dir: Path, queue_size: int, max_kept: int, run: Callable[[Job, Callable[[dict], None]], None]
+    ):
         self.work_dir = Path(work_dir)
         self.queue: queue.Queue = queue.Queue(maxsize=queue_size)
         self.max_kept = max_kept
@@ -111,8 +120,12 @@ class JobManager:
             with self._lock:
                 self._jobs.pop(job.id, None)
             self._cleanup(job, remove_results=True)
-            raise ApiError(503, "queue_full", f"the video job queue is full ({self.queue.maxsize} waiting); retry later",
-                           headers={"Retry-After": "10"}) from None
+            raise ApiError(
+                503,
+                "queue_full",
+                f"the video job queue is full ({self.queue.maxsize} waiting); retry later",
+                headers={"Retry-After": "10"},
+            ) from None
         self._ensure_worker()
         self._evict()
         return job
@@ -173,6 +186,7 @@ class JobManager:
             job.status, job.started = "running", time.time()
             try:
                 with open(job.results_path, "w", encoding="utf-8") as fh:
+
                     def emit(record: dict) -> None:
                         fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                         fh.flush()
@@ -199,7 +213,7 @@ class JobManager:
     def _evict(self) -> None:
         with self._lock:
             done = sorted((j for j in self._jobs.values() if j.finished_state), key=lambda j: j.finished or 0)
-            extra = done[:max(0, len(self._jobs) - self.max_kept)]
+            extra = done[: max(0, len(self._jobs) - self.max_kept)]
             for j in extra:
                 self._jobs.pop(j.id, None)
         for j in extra:

@@ -81,11 +81,17 @@ class Metrics:
             for route in sorted(self.latency_counts):
                 counts = self.latency_counts[route]
                 for b, c in zip(LATENCY_BUCKETS, counts):
-                    out.append(f"faceocc_request_duration_seconds_bucket{_labels((('route', route), ('le', repr(b))))} {c}")
+                    out.append(
+                        f"faceocc_request_duration_seconds_bucket{_labels((('route', route), ('le', repr(b))))} {c}"
+                    )
                 inf = _labels((("route", route), ("le", "+Inf")))
                 out.append(f"faceocc_request_duration_seconds_bucket{inf} {self.latency_n[route]}")
-                out.append(f"faceocc_request_duration_seconds_sum{_labels((('route', route),))} {self.latency_sum[route]:.6f}")
-                out.append(f"faceocc_request_duration_seconds_count{_labels((('route', route),))} {self.latency_n[route]}")
+                out.append(
+                    f"faceocc_request_duration_seconds_sum{_labels((('route', route),))} {self.latency_sum[route]:.6f}"
+                )
+                out.append(
+                    f"faceocc_request_duration_seconds_count{_labels((('route', route),))} {self.latency_n[route]}"
+                )
             head("faceocc_errors_total", "counter", "Error responses by stable error code.")
             for code, v in sorted(self.errors.items()):
                 out.append(f"faceocc_errors_total{_labels((('code', code),))} {v}")

@@ -14,8 +14,10 @@ from .errors import HTTP_CODES, ApiError, error_body
 from .metrics import Metrics
 
 #: the web page's Content-Security-Policy: its own files only, images also from data: and blob: URLs
-CSP = (b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; "
-       b"frame-ancestors 'none'")
+CSP = (
+    b"default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; "
+    b"frame-ancestors 'none'"
+)
 
 
 def install_error_handlers(app: FastAPI, metrics: Metrics) -> None:

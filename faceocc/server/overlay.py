@@ -46,7 +46,11 @@ _COLORS = np.array([[255, 214, 0], [255, 120, 0], [230, 20, 40]], np.float32)  #
 def _heat_rgba(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     v = np.clip(values, 0, 1)
     t = np.clip((v - 0.3) / 0.7, 0, 1)[..., None]
-    rgb = np.where(t < 0.5, _COLORS[0] + (_COLORS[1] - _COLORS[0]) * (t / 0.5), _COLORS[1] + (_COLORS[2] - _COLORS[1]) * ((t - 0.5) / 0.5))
+    rgb = np.where(
+        t < 0.5,
+        _COLORS[0] + (_COLORS[1] - _COLORS[0]) * (t / 0.5),
+        _COLORS[1] + (_COLORS[2] - _COLORS[1]) * ((t - 0.5) / 0.5),
+    )
     alpha = 210.0 * np.clip((v - 0.25) / 0.5, 0, 1) * weight
     return np.dstack([rgb, alpha]).clip(0, 255).astype(np.uint8)
 
@@ -66,14 +70,21 @@ def face_drawing(face, crop_size: int, image_size: tuple[int, int], part_thresho
         if frac is None or frac < part_threshold or name not in polys:
             continue
         pts = transform_points(polys[name], back)
-        covered.append({"part": name, "covered": round(float(frac), 4),
-                        "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in pts]})
+        covered.append(
+            {
+                "part": name,
+                "covered": round(float(frac), 4),
+                "polygon": [[round(float(x), 1), round(float(y), 1)] for x, y in pts],
+            }
+        )
     out["covered_parts"] = covered
     occ = face.occlusion_map
     if occ is None:
         return out
     m = occ.shape[0]
-    corners = transform_points(np.array([[0, 0], [crop_size, 0], [crop_size, crop_size], [0, crop_size]], np.float32), back)
+    corners = transform_points(
+        np.array([[0, 0], [crop_size, 0], [crop_size, crop_size], [0, crop_size]], np.float32), back
+    )
     x0, y0 = np.floor(corners.min(0)).astype(int)
     x1, y1 = np.ceil(corners.max(0)).astype(int)
     x0, y0, x1, y1 = max(0, x0), max(0, y0), min(width, x1), min(height, y1)
@@ -88,9 +99,16 @@ def face_drawing(face, crop_size: int, image_size: tuple[int, int], part_thresho
     to_out = np.array([[k, 0, -k * x0 + 0.5 * k - 0.5], [0, k, -k * y0 + 0.5 * k - 0.5], [0, 0, 1]], np.float64)
     matrix = (to_out @ back3 @ scale_map)[:2]
     rgba_map = _heat_rgba(occ.astype(np.float32), _face_mask(m, crop_size))
-    warped = cv2.warpAffine(rgba_map, matrix, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+    warped = cv2.warpAffine(
+        rgba_map, matrix, (ow, oh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0)
+    )
     ok, png = cv2.imencode(".png", cv2.cvtColor(warped, cv2.COLOR_RGBA2BGRA))
     if ok:
-        out["overlay"] = {"x": int(x0), "y": int(y0), "width": int(x1 - x0), "height": int(y1 - y0),
-                          "png": "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii")}
+        out["overlay"] = {
+            "x": int(x0),
+            "y": int(y0),
+            "width": int(x1 - x0),
+            "height": int(y1 - y0),
+            "png": "data:image/png;base64," + base64.b64encode(png.tobytes()).decode("ascii"),
+        }
     return out

@@ -31,10 +31,15 @@ MAX_JSON_BYTES = 64 * 1024
 class RequestOptions:
     """The query options of the analyze endpoints (a FastAPI dependency)."""
 
-    def __init__(self, threshold: float | None = Query(None, ge=0.0, le=1.0, description="Occlusion threshold (default: the model's)."),
-                 eyeglasses_occlude: bool | None = Query(None, description="Count clear eyeglasses as an occlusion."),
-                 include_map: bool = Query(False, description="Add each face's occlusion map (canonical crop frame)."),
-                 overlay: bool = Query(False, description="Add drawing data in image coordinates (heat PNG, part outlines).")):
+    def __init__(
+        self,
+        threshold: float | None = Query(
+            None, ge=0.0, le=1.0, description="Occlusion threshold (default: the model's)."
+        ),
+        eyeglasses_occlude: bool | None = Query(None, description="Count clear eyeglasses as an occlusion."),
+        include_map: bool = Query(False, description="Add each face's occlusion map (canonical crop frame)."),
+        overlay: bool = Query(False, description="Add drawing data in image coordinates (heat PNG, part outlines)."),
+    ):
         self.threshold = threshold
         self.eyeglasses_occlude = eyeglasses_occlude
         self.include_map = include_map
@@ -54,8 +59,11 @@ def check_length(request: Request, limit: int) -> None:
         except ValueError:
             raise ApiError(400, "bad_request", "invalid Content-Length header") from None
         if n > limit:
-            raise ApiError(413, "payload_too_large", f"request body of {n} bytes exceeds the limit of {limit} bytes "
-                           f"({limit / 1048576:g} MiB)")
+            raise ApiError(
+                413,
+                "payload_too_large",
+                f"request body of {n} bytes exceeds the limit of {limit} bytes ({limit / 1048576:g} MiB)",
+            )
 
 
 # -- bodies ------------------------------------------------------------------------------------------------------------
@@ -71,10 +79,14 @@ async def limited_stream(request: Request, limit: int, idle_timeout: float) -> A
         except StopAsyncIteration:
             return
         except TimeoutError:
-            raise ApiError(408, "request_timeout", f"the request body did not arrive in time (no data for {idle_timeout:g} s)") from None
+            raise ApiError(
+                408, "request_timeout", f"the request body did not arrive in time (no data for {idle_timeout:g} s)"
+            ) from None
         total += len(chunk)
         if total > limit:
-            raise ApiError(413, "payload_too_large", f"request body exceeds the limit of {limit} bytes ({limit / 1048576:g} MiB)")
+            raise ApiError(
+                413, "payload_too_large", f"request body exceeds the limit of {limit} bytes ({limit / 1048576:g} MiB)"
+            )
         if chunk:
             yield chunk
 
@@ -93,13 +105,17 @@ async def collect(request: Request, limit: int, idle: float) -> bytes:
 
 async def parse_multipart(request: Request, limit: int, idle: float, max_files: int) -> FormData:
     try:
-        parser = MultiPartParser(request.headers, limited_stream(request, limit, idle), max_files=max_files, max_fields=100)
+        parser = MultiPartParser(
+            request.headers, limited_stream(request, limit, idle), max_files=max_files, max_fields=100
+        )
         return await parser.parse()
     except MultiPartException as exc:
         raise ApiError(400, "bad_request", f"malformed multipart body: {exc.message}") from None
 
 
-async def _multipart_files(request: Request, limit: int, timeout: float, max_files: int) -> list[tuple[str | None, bytes]]:
+async def _multipart_files(
+    request: Request, limit: int, timeout: float, max_files: int
+) -> list[tuple[str | None, bytes]]:
     form = await parse_multipart(request, limit, timeout, max_files)
     items = []
     try:
@@ -122,10 +138,16 @@ async def read_images(request: Request, limit: int, timeout: float, max_files: i
     if ctype in RAW_TYPES or ctype.startswith("image/"):
         data = await read_with_deadline(collect(request, limit, timeout), timeout)
         if not data:
-            raise ApiError(400, "empty_body", "the request body is empty: send the image bytes, or a multipart field 'file'")
+            raise ApiError(
+                400, "empty_body", "the request body is empty: send the image bytes, or a multipart field 'file'"
+            )
         return [(None, data)]
-    raise ApiError(415, "unsupported_media_type", f"content type {ctype!r} is not accepted: send multipart/form-data "
-                   "(field 'file'), an image/* type or application/octet-stream")
+    raise ApiError(
+        415,
+        "unsupported_media_type",
+        f"content type {ctype!r} is not accepted: send multipart/form-data "
+        "(field 'file'), an image/* type or application/octet-stream",
+    )
 
 
 def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
@@ -142,11 +164,17 @@ def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
     except Image.DecompressionBombError as exc:  # far above any sane limit: PIL refuses it itself
         raise ApiError(413, "image_too_large", f"{name}: image too large ({exc}); limit {max_pixels} pixels") from None
     except Exception:  # noqa: BLE001 - PIL raises many types for non-images
-        raise ApiError(422, "unreadable_image", f"{name}: not an image faceocc can read "
-                       "(JPEG, PNG, WebP, BMP, TIFF, GIF, PPM are supported)") from None
+        raise ApiError(
+            422,
+            "unreadable_image",
+            f"{name}: not an image faceocc can read (JPEG, PNG, WebP, BMP, TIFF, GIF, PPM are supported)",
+        ) from None
     if width * height > max_pixels:
-        raise ApiError(413, "image_too_large", f"{name}: image too large ({width}x{height} = {width * height} pixels; "
-                       f"limit {max_pixels})")
+        raise ApiError(
+            413,
+            "image_too_large",
+            f"{name}: image too large ({width}x{height} = {width * height} pixels; limit {max_pixels})",
+        )
 
 
 # -- video jobs --------------------------------------------------------------------------------------------------------
@@ -187,7 +215,9 @@ def job_options(spec: dict[str, Any]) -> dict[str, Any]:
 def resolve_server_path(raw: Any, root: str | Path | None) -> Path:
     """The file a job names under the jobs ``root``: 403 outside it (or with none configured), 404 when missing."""
     if root is None:
-        raise ApiError(403, "path_not_allowed", "server-side paths are disabled on this server (start it with --jobs-root DIR)")
+        raise ApiError(
+            403, "path_not_allowed", "server-side paths are disabled on this server (start it with --jobs-root DIR)"
+        )
     if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
         raise ApiError(422, "invalid_parameter", "'path' must be a non-empty string")
     given = Path(raw)
@@ -212,7 +242,9 @@ async def receive_video(request: Request, job_dir: Path, limit: int, idle: float
         try:
             upload = next((v for _, v in form.multi_items() if isinstance(v, UploadFile)), None)
             if upload is None:
-                raise ApiError(400, "missing_file", "the multipart body has no file part (send the video as field 'file')")
+                raise ApiError(
+                    400, "missing_file", "the multipart body has no file part (send the video as field 'file')"
+                )
             name = os.path.basename(upload.filename or "") or "upload"
             dest = job_dir / ("video" + safe_suffix(name))
             await asyncio.to_thread(_copy_upload, upload, dest)
@@ -225,8 +257,12 @@ async def receive_video(request: Request, job_dir: Path, limit: int, idle: float
             async for chunk in limited_stream(request, limit, idle):
                 fh.write(chunk)
     else:
-        raise ApiError(415, "unsupported_media_type", f"content type {ctype!r} is not accepted: upload the video as "
-                       "multipart/form-data (field 'file'), video/* or application/octet-stream, or send JSON {\"path\": ...}")
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {ctype!r} is not accepted: upload the video as "
+            "multipart/form-data (field 'file'), video/* or application/octet-stream, or send JSON {\"path\": ...}",
+        )
     if dest.stat().st_size == 0:
         raise ApiError(400, "empty_body", "the uploaded video is empty")
     return name, dest

@@ -31,12 +31,20 @@ async def analyze_batch(request: Request, opts: RequestOptions = Depends(), serv
     settings = service.settings
     check_length(request, settings.max_batch_bytes)
     if content_type(request) != "multipart/form-data":
-        raise ApiError(415, "unsupported_media_type", "a batch is a multipart/form-data body with one file part per image")
+        raise ApiError(
+            415, "unsupported_media_type", "a batch is a multipart/form-data body with one file part per image"
+        )
     service.precheck()
-    items = await read_images(request, settings.max_batch_bytes, settings.timeout, max_files=settings.max_batch_files + 1)
+    items = await read_images(
+        request, settings.max_batch_bytes, settings.timeout, max_files=settings.max_batch_files + 1
+    )
     if len(items) > settings.max_batch_files:
-        raise ApiError(400, "too_many_files", f"{len(items)} files in one batch; the limit is {settings.max_batch_files}")
+        raise ApiError(
+            400, "too_many_files", f"{len(items)} files in one batch; the limit is {settings.max_batch_files}"
+        )
     too_big = [n or "file" for n, d in items if len(d) > settings.max_upload_bytes]
     if too_big:
-        raise ApiError(413, "payload_too_large", f"{too_big[0]}: larger than the per-image limit of {settings.max_upload_mb:g} MiB")
+        raise ApiError(
+            413, "payload_too_large", f"{too_big[0]}: larger than the per-image limit of {settings.max_upload_mb:g} MiB"
+        )
     return JSONResponse(await service.run_limited(service.analyze_batch, items, opts))

@@ -25,21 +25,34 @@ from .service import Service, get_service, require_api_key
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
 
 
-@router.post("/v1/jobs", status_code=202, openapi_extra=JOB_BODY, responses={**error_responses(403, 404, 503), **ERRORS})
-async def create_job(request: Request,
-                     every_n: int = Query(1, ge=1, description="Analyze every N-th frame."),
-                     fps: float | None = Query(None, gt=0, description="Analyze about this many frames per second."),
-                     threshold: float | None = Query(None, ge=0, le=1),
-                     eyeglasses_occlude: bool | None = Query(None),
-                     include_map: bool = Query(False),
-                     service: Service = Depends(get_service)):
+@router.post(
+    "/v1/jobs", status_code=202, openapi_extra=JOB_BODY, responses={**error_responses(403, 404, 503), **ERRORS}
+)
+async def create_job(
+    request: Request,
+    every_n: int = Query(1, ge=1, description="Analyze every N-th frame."),
+    fps: float | None = Query(None, gt=0, description="Analyze about this many frames per second."),
+    threshold: float | None = Query(None, ge=0, le=1),
+    eyeglasses_occlude: bool | None = Query(None),
+    include_map: bool = Query(False),
+    service: Service = Depends(get_service),
+):
     """Queue a video: upload it (multipart or raw body) or name a file under the server's jobs root (JSON
     `{"path": ...}`)."""
     if service.jobs.queue.full():
-        raise ApiError(503, "queue_full", f"the video job queue is full ({service.settings.queue_size} waiting); retry later",
-                       headers={"Retry-After": "10"})
-    options = {"every_n": every_n, "fps": fps, "threshold": threshold, "eyeglasses_occlude": eyeglasses_occlude,
-               "include_map": include_map}
+        raise ApiError(
+            503,
+            "queue_full",
+            f"the video job queue is full ({service.settings.queue_size} waiting); retry later",
+            headers={"Retry-After": "10"},
+        )
+    options = {
+        "every_n": every_n,
+        "fps": fps,
+        "threshold": threshold,
+        "eyeglasses_occlude": eyeglasses_occlude,
+        "include_map": include_map,
+    }
     if content_type(request) == "application/json":
         job = await _server_file_job(request, service, options)
     else:
@@ -83,16 +96,30 @@ async def get_job(job_id: str, service: Service = Depends(get_service)):
 
 
 @router.get("/v1/jobs/{job_id}/results", responses=error_responses(404, 409))
-async def job_results(job_id: str, offset: int = Query(0, ge=0), limit: int = Query(1000, ge=1, le=10000),
-                      partial: bool = Query(False, description="Return the frames done so far of a running job."),
-                      service: Service = Depends(get_service)):
+async def job_results(
+    job_id: str,
+    offset: int = Query(0, ge=0),
+    limit: int = Query(1000, ge=1, le=10000),
+    partial: bool = Query(False, description="Return the frames done so far of a running job."),
+    service: Service = Depends(get_service),
+):
     """One record per analysed frame (the `faceocc analyze` JSON with frame and time_s), paged with offset/limit."""
     job = service.jobs.get(job_id)
     if not job.finished_state and not partial:
-        raise ApiError(409, "job_not_finished", f"job {job_id} is {job.status}; poll /v1/jobs/{job_id} or pass partial=true")
+        raise ApiError(
+            409, "job_not_finished", f"job {job_id} is {job.status}; poll /v1/jobs/{job_id} or pass partial=true"
+        )
     job, results, total = await asyncio.to_thread(service.jobs.results, job_id, offset, limit)
-    return {"id": job.id, "status": job.status, "complete": job.status == "done", "error": job.error,
-            "offset": offset, "count": len(results), "total": total, "results": results}
+    return {
+        "id": job.id,
+        "status": job.status,
+        "complete": job.status == "done",
+        "error": job.error,
+        "offset": offset,
+        "count": len(results),
+        "total": total,
+        "results": results,
+    }
 
 
 @router.delete("/v1/jobs/{job_id}", responses=error_responses(404))

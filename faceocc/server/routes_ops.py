@@ -23,12 +23,23 @@ async def health():
 async def ready(service: Service = Depends(get_service)):
     """Readiness: the model is loaded and the workers run; also says how busy the service is."""
     settings, model = service.settings, service.analyzer.model
-    body = {"status": "ready", "model": model.name, "model_threshold": model.threshold,
-            "in_flight": service.in_flight, "max_concurrency": settings.max_concurrency,
-            "job_queue": service.jobs.queue.qsize(), "job_queue_size": settings.queue_size,
-            "auth_required": settings.api_key is not None, "server_paths": settings.jobs_root is not None,
-            "limits": {"max_upload_mb": settings.max_upload_mb, "max_pixels": settings.max_pixels,
-                       "timeout_s": settings.timeout, "max_batch_files": settings.max_batch_files}}
+    body = {
+        "status": "ready",
+        "model": model.name,
+        "model_threshold": model.threshold,
+        "in_flight": service.in_flight,
+        "max_concurrency": settings.max_concurrency,
+        "job_queue": service.jobs.queue.qsize(),
+        "job_queue_size": settings.queue_size,
+        "auth_required": settings.api_key is not None,
+        "server_paths": settings.jobs_root is not None,
+        "limits": {
+            "max_upload_mb": settings.max_upload_mb,
+            "max_pixels": settings.max_pixels,
+            "timeout_s": settings.timeout,
+            "max_batch_files": settings.max_batch_files,
+        },
+    }
     if not service.jobs.healthy:
         raise ApiError(503, "not_ready", "the video job worker stopped")
     return body

@@ -22,11 +22,22 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-_JSON_TYPES: dict[str, Any] = {"array": list, "number": float, "integer": int, "boolean": bool, "string": str,
-                               "object": dict}
+_JSON_TYPES: dict[str, Any] = {
+    "array": list,
+    "number": float,
+    "integer": int,
+    "boolean": bool,
+    "string": str,
+    "object": dict,
+}
 #: the element types of the array and object fields of a face (the field table names the JSON type only)
-_FIELD_TYPES: dict[str, Any] = {"box": list[float], "landmarks": list[list[float]], "advice": list[str],
-                                "occluders": dict[str, float], "parts": dict[str, float]}
+_FIELD_TYPES: dict[str, Any] = {
+    "box": list[float],
+    "landmarks": list[list[float]],
+    "advice": list[str],
+    "occluders": dict[str, float],
+    "parts": dict[str, float],
+}
 
 
 def face_model() -> type[BaseModel]:
@@ -35,12 +46,24 @@ def face_model() -> type[BaseModel]:
     for name, (kind, description) in FACE_FIELDS.items():
         base = _FIELD_TYPES.get(name, _JSON_TYPES[kind.rstrip("?")])
         # a nullable field may also be left out (track_id: video frames only)
-        fields[name] = ((base | None, Field(None, description=description)) if kind.endswith("?")
-                        else (base, Field(description=description)))
+        fields[name] = (
+            (base | None, Field(None, description=description))
+            if kind.endswith("?")
+            else (base, Field(description=description))
+        )
     fields["occlusion_map"] = (list[list[float]] | None, Field(None, description="with include_map=true"))
-    fields["overlay"] = (dict | None, Field(None, description="with overlay=true: heat PNG and where to draw it (image pixels)"))
-    fields["covered_parts"] = (list[dict] | None, Field(None, description="with overlay=true: outlines of covered parts"))
-    fields["crop_to_image"] = (list[list[float]] | None, Field(None, description="with overlay=true: 2x3 aligned crop -> image"))
+    fields["overlay"] = (
+        dict | None,
+        Field(None, description="with overlay=true: heat PNG and where to draw it (image pixels)"),
+    )
+    fields["covered_parts"] = (
+        list[dict] | None,
+        Field(None, description="with overlay=true: outlines of covered parts"),
+    )
+    fields["crop_to_image"] = (
+        list[list[float]] | None,
+        Field(None, description="with overlay=true: 2x3 aligned crop -> image"),
+    )
     return create_model("FaceOut", **fields)
 
 
@@ -72,21 +95,56 @@ def _binary() -> dict[str, str]:
     return {"type": "string", "format": "binary"}  # a fresh dict each time: FastAPI merges these into its own
 
 
-IMAGE_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": _binary()}, "required": ["file"]}},
-    "application/octet-stream": {"schema": _binary()},
-    "image/jpeg": {"schema": _binary()},
-    "image/png": {"schema": _binary()},
-}}}
-BATCH_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {
-        "files": {"type": "array", "items": _binary()}}, "required": ["files"]}}}}}
-JOB_BODY = {"requestBody": {"required": True, "content": {
-    "multipart/form-data": {"schema": {"type": "object", "properties": {"file": _binary()}}},
-    "application/octet-stream": {"schema": _binary()},
-    "application/json": {"schema": {"type": "object", "properties": {
-        "path": {"type": "string", "description": "a video under the server's jobs root (relative to it)"},
-        "every_n": {"type": "integer", "minimum": 1}, "fps": {"type": "number", "exclusiveMinimum": 0},
-        "threshold": {"type": "number", "minimum": 0, "maximum": 1}, "eyeglasses_occlude": {"type": "boolean"},
-        "include_map": {"type": "boolean"}}, "required": ["path"]}},
-}}}
+IMAGE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": _binary()}, "required": ["file"]}
+            },
+            "application/octet-stream": {"schema": _binary()},
+            "image/jpeg": {"schema": _binary()},
+            "image/png": {"schema": _binary()},
+        },
+    }
+}
+BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"files": {"type": "array", "items": _binary()}},
+                    "required": ["files"],
+                }
+            }
+        },
+    }
+}
+JOB_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": {"file": _binary()}}},
+            "application/octet-stream": {"schema": _binary()},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "path": {
+                            "type": "string",
+                            "description": "a video under the server's jobs root (relative to it)",
+                        },
+                        "every_n": {"type": "integer", "minimum": 1},
+                        "fps": {"type": "number", "exclusiveMinimum": 0},
+                        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                        "eyeglasses_occlude": {"type": "boolean"},
+                        "include_map": {"type": "boolean"},
+                    },
+                    "required": ["path"],
+                }
+            },
+        },
+    }
+}

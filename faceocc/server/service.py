@@ -39,25 +39,46 @@ class Service:
         self.settings = settings
         self.metrics = Metrics()
         options = AnalyzerOptions(
-            model=settings.model, threads=settings.threads, keep_maps=True,
-            detector=DetectorOptions(score_threshold=settings.score_threshold, max_side=settings.det_size, threads=settings.threads),
-            policy=PolicyOptions(occlusion_threshold=settings.threshold, eyeglasses_occlude=settings.eyeglasses_occlude,
-                                 min_face_size=settings.min_face))
+            model=settings.model,
+            threads=settings.threads,
+            keep_maps=True,
+            detector=DetectorOptions(
+                score_threshold=settings.score_threshold, max_side=settings.det_size, threads=settings.threads
+            ),
+            policy=PolicyOptions(
+                occlusion_threshold=settings.threshold,
+                eyeglasses_occlude=settings.eyeglasses_occlude,
+                min_face_size=settings.min_face,
+            ),
+        )
         self.analyzer = Analyzer(options)  # ModelError for a bad model: fail at start, not per request
         self.base_policy = options.policy
         self.executor = ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="faceocc-analyze")
         self._lock = threading.Lock()
         self.in_flight = 0
         self._owns_work_dir = settings.work_dir is None
-        self.work_dir = Path(settings.work_dir) if settings.work_dir else Path(tempfile.mkdtemp(prefix="faceocc-serve-"))
+        self.work_dir = (
+            Path(settings.work_dir) if settings.work_dir else Path(tempfile.mkdtemp(prefix="faceocc-serve-"))
+        )
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.jobs = JobManager(self.work_dir / "jobs", settings.queue_size, settings.max_jobs_kept,
-                               functools.partial(run_video_job, self))
+        self.jobs = JobManager(
+            self.work_dir / "jobs", settings.queue_size, settings.max_jobs_kept, functools.partial(run_video_job, self)
+        )
         m = self.metrics
-        m.gauge("faceocc_in_flight_requests", "Image requests being analysed or waiting for a worker.", lambda: self.in_flight)
-        m.gauge("faceocc_max_concurrency", "Configured limit of image requests in flight.", lambda: settings.max_concurrency)
+        m.gauge(
+            "faceocc_in_flight_requests",
+            "Image requests being analysed or waiting for a worker.",
+            lambda: self.in_flight,
+        )
+        m.gauge(
+            "faceocc_max_concurrency", "Configured limit of image requests in flight.", lambda: settings.max_concurrency
+        )
         m.gauge("faceocc_job_queue_depth", "Video jobs waiting in the queue.", lambda: self.jobs.queue.qsize())
-        m.gauge("faceocc_jobs", "Known video jobs by status.", lambda: {(("status", k),): v for k, v in self.jobs.counts().items()})
+        m.gauge(
+            "faceocc_jobs",
+            "Known video jobs by status.",
+            lambda: {(("status", k),): v for k, v in self.jobs.counts().items()},
+        )
 
     def close(self) -> None:
         self.jobs.stop()
@@ -94,7 +115,9 @@ class Service:
         except InputError as exc:
             raise ApiError(422, "unreadable_image", str(exc)) from None
         width, height = int(image.shape[1]), int(image.shape[0])
-        result = ImageResult(path=name, width=width, height=height, min_face_px=self.analyzer.min_face_px(width, height))
+        result = ImageResult(
+            path=name, width=width, height=height, min_face_px=self.analyzer.min_face_px(width, height)
+        )
         result.faces = self.analyzer.analyze_faces(image)
         self.metrics.observe_result(result.faces)
         policy = self.policy_for(opts.threshold, opts.eyeglasses_occlude)
@@ -105,16 +128,28 @@ class Service:
         out = []
         for name, data in items:
             if time.monotonic() > deadline:
-                raise ApiError(504, "timeout", f"the batch did not finish within the timeout ({self.settings.timeout:g} s)")
+                raise ApiError(
+                    504, "timeout", f"the batch did not finish within the timeout ({self.settings.timeout:g} s)"
+                )
             try:
                 out.append(self.analyze_bytes(data, name, opts))
             except ApiError as exc:
                 self.metrics.observe_error(exc.code)
-                out.append({"path": name, "width": 0, "height": 0, "faces": [], "error": exc.message, "error_code": exc.code})
+                out.append(
+                    {"path": name, "width": 0, "height": 0, "faces": [], "error": exc.message, "error_code": exc.code}
+                )
             except Exception as exc:  # noqa: BLE001 - one bad image never fails the batch
                 self.metrics.observe_error("internal_error")
-                out.append({"path": name, "width": 0, "height": 0, "faces": [], "error": f"{name}: {type(exc).__name__}: {exc}",
-                            "error_code": "internal_error"})
+                out.append(
+                    {
+                        "path": name,
+                        "width": 0,
+                        "height": 0,
+                        "faces": [],
+                        "error": f"{name}: {type(exc).__name__}: {exc}",
+                        "error_code": "internal_error",
+                    }
+                )
         return {"results": out}
 
     # -- admission control -----------------------------------------------------------------------------------------
@@ -124,8 +159,12 @@ class Service:
             raise self._overloaded()
 
     def _overloaded(self) -> ApiError:
-        return ApiError(429, "overloaded", f"{self.in_flight} requests in flight (limit {self.settings.max_concurrency}); "
-                        "retry shortly", headers={"Retry-After": "1"})
+        return ApiError(
+            429,
+            "overloaded",
+            f"{self.in_flight} requests in flight (limit {self.settings.max_concurrency}); retry shortly",
+            headers={"Retry-After": "1"},
+        )
 
     async def run_limited(self, fn, *args):
         """Run ``fn(*args, deadline)`` in a worker thread; 429 at once when ``max_concurrency`` are in flight.
@@ -147,7 +186,9 @@ class Service:
         try:
             return await asyncio.wait_for(asyncio.shield(fut), self.settings.timeout)
         except TimeoutError:
-            raise ApiError(504, "timeout", f"analysis took longer than the timeout ({self.settings.timeout:g} s)") from None
+            raise ApiError(
+                504, "timeout", f"analysis took longer than the timeout ({self.settings.timeout:g} s)"
+            ) from None
 
     def _release(self, fut) -> None:
         with self._lock:
@@ -175,5 +216,9 @@ async def require_api_key(request: Request) -> None:
     if given is None and auth.lower().startswith("bearer "):
         given = auth[7:].strip()
     if given is None or not hmac.compare_digest(given.encode(), key.encode()):
-        raise ApiError(401, "unauthorized", "missing or wrong API key: send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "missing or wrong API key: send it as 'X-API-Key: KEY' or 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -55,7 +55,11 @@ def run_video_job(service: JobHost, job: Job, emit: Callable[[dict], None]) -> N
     opts = job.options
     w, h, count, native = probe_video(job.video_path, job.source)
     if w * h > service.settings.max_pixels:
-        raise ApiError(413, "image_too_large", f"{job.source}: frames too large ({w}x{h}; limit {service.settings.max_pixels} pixels)")
+        raise ApiError(
+            413,
+            "image_too_large",
+            f"{job.source}: frames too large ({w}x{h}; limit {service.settings.max_pixels} pixels)",
+        )
     step = frame_step(opts, native)
     job.frames_total = (count + step - 1) // step if count > 0 else None
     policy = service.policy_for(opts.get("threshold"), opts.get("eyeglasses_occlude"))
@@ -65,8 +69,14 @@ def run_video_job(service: JobHost, job: Job, emit: Callable[[dict], None]) -> N
             if job.cancel.is_set():
                 return
             width, height = int(frame.image.shape[1]), int(frame.image.shape[0])
-            result = ImageResult(path=job.source, width=width, height=height, frame=frame.index, time_s=frame.time_s,
-                                 min_face_px=analyzer.min_face_px(width, height))
+            result = ImageResult(
+                path=job.source,
+                width=width,
+                height=height,
+                frame=frame.index,
+                time_s=frame.time_s,
+                min_face_px=analyzer.min_face_px(width, height),
+            )
             result.faces = analyzer.analyze_faces(frame.image)
             service.metrics.observe_result(result.faces, video=True)
             emit(service.finish(result, policy, bool(opts.get("include_map")), False))

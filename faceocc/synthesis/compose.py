@@ -73,8 +73,8 @@ def _shift(arr: np.ndarray, dx: int, dy: int) -> np.ndarray:
     h, w = arr.shape[:2]
     if abs(dx) >= w or abs(dy) >= h:
         return out
-    src = arr[max(-dy, 0):h + min(-dy, 0), max(-dx, 0):w + min(-dx, 0)]
-    out[max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = src
+    src = arr[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = src
     return out
 
 
@@ -90,8 +90,18 @@ def _drop_shadow(ctx: Context, a: np.ndarray, sl) -> None:
     ctx.img *= (1 - ctx.u(0.2, 0.5) * sh)[..., None]
 
 
-def paste_layer(ctx: Context, rgb, alpha, kind: str, colour: str = "lum", shadow: bool = False, occ=None,
-                feather: float | None = None, type_: str | None = None, count_always: bool = False) -> None:
+def paste_layer(
+    ctx: Context,
+    rgb,
+    alpha,
+    kind: str,
+    colour: str = "lum",
+    shadow: bool = False,
+    occ=None,
+    feather: float | None = None,
+    type_: str | None = None,
+    count_always: bool = False,
+) -> None:
     """Blend one occluder layer into the context; update the occlusion map and the occluder types.
 
     ``colour``: "skin", "lum" (brightness only) or any other value (kept) for the colour match; ``occ``: the

@@ -48,8 +48,17 @@ _RECIPES = {
     "border": add_border,
 }
 #: paste order: lower layers first (a mask under the glasses, a hand over both)
-_Z = {"border": -1, "mask": 0, "scarf": 0, "eyeglasses": 1, "sunglasses": 1, "hair": 2, "patch": 3, "object": 3,
-      "hand": 3}
+_Z = {
+    "border": -1,
+    "mask": 0,
+    "scarf": 0,
+    "eyeglasses": 1,
+    "sunglasses": 1,
+    "hair": 2,
+    "patch": 3,
+    "object": 3,
+    "hand": 3,
+}
 #: second occluder: probability and candidates
 _COMBOS = {
     "sunglasses": (0.22, ("hand", "mask", "object", "scarf")),
@@ -103,7 +112,7 @@ def _finish(ctx: Context, postprocess: bool) -> np.ndarray:
         s = ctx.size
         bank = _noise_bank(s)
         oy, ox = int(rng.integers(bank.shape[0] - s + 1)), int(rng.integers(bank.shape[1] - s + 1))
-        ctx.img += bank[oy:oy + s, ox:ox + s] * ctx.u(1, 4)
+        ctx.img += bank[oy : oy + s, ox : ox + s] * ctx.u(1, 4)
     image = cv2.convertScaleAbs(ctx.img)  # rounds and saturates to uint8
     if postprocess and ctx.chance(0.25):
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
@@ -112,9 +121,18 @@ def _finish(ctx: Context, postprocess: bool) -> np.ndarray:
     return image
 
 
-def synthesize(crop: np.ndarray, landmarks: np.ndarray, library: OccluderLibrary, rng: np.random.Generator,
-               kind: str | None = None, weights: dict | None = None, second: bool = True,
-               postprocess: bool = True, mode: str | None = None, hand_weights: dict | None = None) -> Synthesized:
+def synthesize(
+    crop: np.ndarray,
+    landmarks: np.ndarray,
+    library: OccluderLibrary,
+    rng: np.random.Generator,
+    kind: str | None = None,
+    weights: dict | None = None,
+    second: bool = True,
+    postprocess: bool = True,
+    mode: str | None = None,
+    hand_weights: dict | None = None,
+) -> Synthesized:
     """Paste an occluder (recipe ``kind``, or one sampled from ``weights``) onto an aligned RGB crop.
 
     ``landmarks`` are the crop's 5 points in its pixels. A second occluder is added sometimes

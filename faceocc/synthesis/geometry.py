@@ -70,8 +70,10 @@ class FaceFrame:
         ys, xs = np.nonzero(masks["face"] > 0.5)
         eye_mid, mouth_mid = (t[0] + t[1]) / 2, (t[3] + t[4]) / 2
         em = float(mouth_mid[1] - eye_mid[1])
-        self.face_centre = (((xs.min() + xs.max()) / 2 - eye_mid[0]) / iod,
-                            ((ys.min() + ys.max()) / 2 - eye_mid[1]) / em)
+        self.face_centre = (
+            ((xs.min() + xs.max()) / 2 - eye_mid[0]) / iod,
+            ((ys.min() + ys.max()) / 2 - eye_mid[1]) / em,
+        )
         self.face_radii = ((xs.max() - xs.min() + 1) / 2 / iod, (ys.max() - ys.min() + 1) / 2 / em)
         self.face_top = float((ys.min() - eye_mid[1]) / em)
 
@@ -116,11 +118,13 @@ def warp_sprite(sprite: Sprite, m: np.ndarray, size: int, perspective: bool = Fa
     f, img = level
     mk = m @ np.diag([1.0 / f, 1.0 / f, 1.0])
     if perspective:
-        out = cv2.warpPerspective(img, mk, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                  borderValue=0)
+        out = cv2.warpPerspective(
+            img, mk, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
     else:
-        out = cv2.warpAffine(img, mk[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=0)
+        out = cv2.warpAffine(
+            img, mk[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
     out = out.astype(np.float32)
     return out[..., :3], out[..., 3] * (1.0 / 255.0)
 

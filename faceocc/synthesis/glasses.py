@@ -39,9 +39,19 @@ def add_glasses(ctx: Context, sun: bool) -> None:
             g = np.zeros((ctx.size, ctx.size), np.float32)
             for e in f.eyes:
                 c = e + f.v * f.iod * u(-0.15, 0.05) + f.u * f.iod * u(-0.1, 0.1)
-                cv2.ellipse(g, (int(c[0]), int(c[1])), (max(1, int(0.2 * f.iod)), max(1, int(0.09 * f.iod))),
-                            f.angle + u(-40, 40), 0, 360, 1.0, -1, cv2.LINE_AA)
+                cv2.ellipse(
+                    g,
+                    (int(c[0]), int(c[1])),
+                    (max(1, int(0.2 * f.iod)), max(1, int(0.09 * f.iod))),
+                    f.angle + u(-40, 40),
+                    0,
+                    360,
+                    1.0,
+                    -1,
+                    cv2.LINE_AA,
+                )
             g = cv2.GaussianBlur(g, (0, 0), 0.08 * f.iod) * u(0.1, 0.3)
             ctx.img = ctx.img * (1 - g[..., None]) + 255 * g[..., None]
-        paste_layer(ctx, rgb, a, "eyeglasses", colour="lum", occ=np.zeros_like(a), feather=0.3 * f.unit,
-               count_always=True)
+        paste_layer(
+            ctx, rgb, a, "eyeglasses", colour="lum", occ=np.zeros_like(a), feather=0.3 * f.unit, count_always=True
+        )

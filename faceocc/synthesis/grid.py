@@ -33,7 +33,7 @@ def _grid_faces(cache: str | None, images: list[str] | None, limit: int) -> tupl
 
             with open(index, newline="", encoding="utf-8") as fh:
                 labels = [row.get("label", "") for row in csv.DictReader(fh)]
-            clean = np.array([i for i, lab in enumerate(labels[:len(crops)]) if lab in ("no_mask", "clean")])
+            clean = np.array([i for i, lab in enumerate(labels[: len(crops)]) if lab in ("no_mask", "clean")])
             if len(clean):
                 pool = clean
         idx = np.random.default_rng(0).permutation(pool)[:limit]
@@ -44,7 +44,7 @@ def _grid_faces(cache: str | None, images: list[str] | None, limit: int) -> tupl
     det = FaceDetector()
     sources = []
     if images:
-        for p in images[:limit * 2]:
+        for p in images[: limit * 2]:
             img = cv2.imread(p, cv2.IMREAD_COLOR)
             if img is not None:
                 img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -84,14 +84,30 @@ def render_grid(samples: list[Synthesized], cols: int = 8) -> np.ndarray:
         cnt, _ = cv2.findContours((s.occlusion > 0.5).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(tile, cnt, -1, (0, 255, 0), 1)
         y0, x0 = r * cell_h, c * size
-        sheet[y0:y0 + size, x0:x0 + size] = tile
+        sheet[y0 : y0 + size, x0 : x0 + size] = tile
         lab = labels_from_mask(s.occlusion, s.occluders)
         types = "+".join(t[:3] for t in OCCLUDER_TYPES if s.occluders.get(t)) or "-"
         col = (200, 0, 0) if lab["occluded"] else (0, 120, 0)
-        cv2.putText(sheet, "+".join(s.layers) or "none", (x0 + 2, y0 + size + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.32,
-                    (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(sheet, f"{'OCC' if lab['occluded'] else 'ok'} {lab['coverage']:.2f} {types}",
-                    (x0 + 2, y0 + size + 21), cv2.FONT_HERSHEY_SIMPLEX, 0.32, col, 1, cv2.LINE_AA)
+        cv2.putText(
+            sheet,
+            "+".join(s.layers) or "none",
+            (x0 + 2, y0 + size + 10),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.32,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+        cv2.putText(
+            sheet,
+            f"{'OCC' if lab['occluded'] else 'ok'} {lab['coverage']:.2f} {types}",
+            (x0 + 2, y0 + size + 21),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.32,
+            col,
+            1,
+            cv2.LINE_AA,
+        )
     return sheet
 
 

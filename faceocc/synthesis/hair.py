@@ -10,8 +10,19 @@ from .context import Context
 
 HAIR_MODES = ("eye", "forehead", "strands", "strands_forehead")
 #: hair colours (RGB) of the locks, and of the strands when the person's own colour is not found
-HAIR_PALETTE = np.array([[20, 16, 14], [40, 28, 20], [70, 48, 32], [105, 75, 50], [170, 140, 95], [200, 175, 130],
-                         [120, 55, 30], [140, 140, 140]], np.float32)
+HAIR_PALETTE = np.array(
+    [
+        [20, 16, 14],
+        [40, 28, 20],
+        [70, 48, 32],
+        [105, 75, 50],
+        [170, 140, 95],
+        [200, 175, 130],
+        [120, 55, 30],
+        [140, 140, 140],
+    ],
+    np.float32,
+)
 _HAIR_P = np.array([0.25, 0.25, 0.15, 0.1, 0.08, 0.05, 0.07, 0.05])
 
 
@@ -22,7 +33,7 @@ def _bezier(p0, p1, p2) -> np.ndarray:
     """Quadratic Bezier curves, (L, 18, 2) from (L, 2) control points."""
     p0, p1, p2 = (np.asarray(p, np.float32)[:, None] for p in (p0, p1, p2))
     t = _T18
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
 
 def _draw_locks(ctx: Context, alpha, curves: np.ndarray, width: np.ndarray, n_strands: int):
@@ -33,7 +44,7 @@ def _draw_locks(ctx: Context, alpha, curves: np.ndarray, width: np.ndarray, n_st
     tang = np.empty_like(curves)
     tang[:, 1:-1] = curves[:, 2:] - curves[:, :-2]
     tang[:, 0], tang[:, -1] = curves[:, 1] - curves[:, 0], curves[:, -1] - curves[:, -2]
-    tang /= np.maximum(np.sqrt((tang ** 2).sum(-1, keepdims=True)), 1e-3)
+    tang /= np.maximum(np.sqrt((tang**2).sum(-1, keepdims=True)), 1e-3)
     normal = np.stack([-tang[..., 1], tang[..., 0]], -1)
     core_n = max(2, int(n * rng.uniform(0.7, 0.9)))
     half = 0.42 * width[:, :core_n, None]
@@ -50,7 +61,7 @@ def _draw_locks(ctx: Context, alpha, curves: np.ndarray, width: np.ndarray, n_st
     pts = np.round(pts * 16).astype(np.int32)
     groups: list[list[np.ndarray]] = [[], [], []]
     for i in range(k):
-        groups[shade[i]].append(pts[i, :lens[i]])
+        groups[shade[i]].append(pts[i, : lens[i]])
     return groups
 
 
@@ -139,8 +150,8 @@ def _draw_strands(curves, lev, th, shade, lens, rgb: np.ndarray, alpha: np.ndarr
     bw, bh = int(hi[0] - lo[0]), int(hi[1] - lo[1])
     big_a = np.zeros((bh * ss, bw * ss), np.uint8)
     big_c = np.zeros((bh * ss, bw * ss), np.uint8)  # shade of each strand, 128 = the base colour
-    body = [pts[i, :max(lens[i] - 4, 2)] for i in range(k)]
-    tips = [pts[i, max(lens[i] - 5, 1):lens[i]] for i in range(k)]  # thinner, fainter tips
+    body = [pts[i, : max(lens[i] - 4, 2)] for i in range(k)]
+    tips = [pts[i, max(lens[i] - 5, 1) : lens[i]] for i in range(k)]  # thinner, fainter tips
     tip_lev = np.maximum(lev - 2, 0)
     for li in range(len(_STRAND_LEVELS)):  # weakest first: an overlap keeps the stronger alpha
         val = int(255 * _STRAND_LEVELS[li])
@@ -155,7 +166,7 @@ def _draw_strands(curves, lev, th, shade, lens, rgb: np.ndarray, alpha: np.ndarr
         for t in np.unique(th):
             sel = np.flatnonzero((shade == si) & (th == t))
             if len(sel):
-                cv2.polylines(big_c, [pts[i, :lens[i]] for i in sel], False, val, int(t))
+                cv2.polylines(big_c, [pts[i, : lens[i]] for i in sel], False, val, int(t))
     box = (slice(int(lo[1]), int(hi[1])), slice(int(lo[0]), int(hi[0])))
     alpha[box] = cv2.resize(big_a, (bw, bh), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
     drawn = cv2.resize((big_c > 0).astype(np.float32), (bw, bh), interpolation=cv2.INTER_AREA)
@@ -213,8 +224,9 @@ def add_hair(ctx: Context, negative: bool | None = None, strands: bool | None = 
     base = HAIR_PALETTE[int(rng.choice(len(HAIR_PALETTE), p=_HAIR_P))] * rng.uniform(0.85, 1.15, 3)
     if ctx.chance(0.4):  # the colour at the top corners of the crop (often the person's own hair)
         s = ctx.size
-        corners = np.concatenate([ctx.img[: s // 6, : s // 6].reshape(-1, 3),
-                                  ctx.img[: s // 6, -(s // 6):].reshape(-1, 3)])
+        corners = np.concatenate(
+            [ctx.img[: s // 6, : s // 6].reshape(-1, 3), ctx.img[: s // 6, -(s // 6) :].reshape(-1, 3)]
+        )
         col = np.median(corners, 0)
         if col.mean() < 110:
             base = col

@@ -51,8 +51,11 @@ def _skin_tone(ctx: Context, sprite: Sprite) -> np.ndarray:
     own = (w @ rgba[..., :3].reshape(-1, 3)) / max(float(w.sum()), 1.0)
     k = ctx.u(0.7, 1.0)
     tone = (ctx.face_mean + 8) ** k * (own + 8) ** (1 - k) - 8
-    return np.clip(tone * np.array([ctx.u(0.98, 1.06), ctx.u(0.95, 1.02), ctx.u(0.93, 1.01)], np.float32)
-                   * ctx.u(0.92, 1.1), 20, 250)
+    return np.clip(
+        tone * np.array([ctx.u(0.98, 1.06), ctx.u(0.95, 1.02), ctx.u(0.93, 1.01)], np.float32) * ctx.u(0.92, 1.1),
+        20,
+        250,
+    )
 
 
 def _touch_pose(ctx: Context, pose: str, side: int) -> tuple[np.ndarray, np.ndarray, int, float]:
@@ -93,10 +96,10 @@ def _draw_fingers(ctx: Context, fingers, direction, width: float, length: float,
         dist, t = _capsule_field(ctx, base - direction * width, tip)
         a = np.clip((w / 2 - dist) / (0.5 * f.unit) + 0.5, 0, 1)
         r = np.clip(dist / (w / 2), 0, 1)
-        s_f = 1.04 - 0.3 * r ** 2 + 0.04 * (1 - r) ** 4  # round across the width, darker at the edges
+        s_f = 1.04 - 0.3 * r**2 + 0.04 * (1 - r) ** 4  # round across the width, darker at the edges
         if ctx.chance(0.6):  # knuckle creases
             for c in (u(0.35, 0.5), u(0.65, 0.8)):
-                s_f = s_f * (1 - u(0.04, 0.1) * np.exp(-((t - c) * length / (0.03 * f.iod)) ** 2) * (r < 0.8))
+                s_f = s_f * (1 - u(0.04, 0.1) * np.exp(-(((t - c) * length / (0.03 * f.iod)) ** 2)) * (r < 0.8))
         if nails:
             nd, _ = _capsule_field(ctx, tip - direction * 0.42 * w, tip - direction * 0.12 * w)
             s_f = s_f * (1 + 0.12 * np.clip((0.3 * w - nd) / (0.5 * f.unit) + 0.5, 0, 1))
@@ -131,8 +134,9 @@ def _touch(ctx: Context, sprite: Sprite) -> None:
     dist, _ = _capsule_field(ctx, base_c, base_c - direction * palm_len)
     palm = np.clip((palm_w / 2 - dist) / (0.6 * f.unit) + 0.5, 0, 1)
     alpha = np.maximum(np.zeros((size, size), np.float32), palm)
-    shade = np.where(palm > 0, 0.9 + 0.1 * (1 - np.clip(dist / (palm_w / 2), 0, 1) ** 2),
-                     np.ones((size, size), np.float32))
+    shade = np.where(
+        palm > 0, 0.9 + 0.1 * (1 - np.clip(dist / (palm_w / 2), 0, 1) ** 2), np.ones((size, size), np.float32)
+    )
     alpha, shade = _draw_fingers(ctx, fingers, direction, width, length, alpha, shade)
     tone = _skin_tone(ctx, sprite)
     rgb = shade[..., None] * tone[None, None, :]
@@ -206,7 +210,7 @@ def _hand_outline(ctx: Context, cut: _HandCut, scale: float) -> None:
         mass = float(a.sum())
         if best is None or mass > best[2]:
             best = (rgb, a, mass)
-        if mass > 0.04 * ctx.size ** 2:
+        if mass > 0.04 * ctx.size**2:
             break
     assert best is not None
     rgb, a, _ = best

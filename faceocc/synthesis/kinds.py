@@ -15,5 +15,15 @@ DEFAULT_WEIGHTS = {
     "border": 0.05,
 }
 #: occluder type reported for each recipe
-KIND_TYPE = {"hand": "hand", "sunglasses": "sunglasses", "eyeglasses": "eyeglasses", "mask": "mask", "scarf": "other",
-             "object": "other", "patch": "other", "hair": "other", "border": "other", "hat": "other"}
+KIND_TYPE = {
+    "hand": "hand",
+    "sunglasses": "sunglasses",
+    "eyeglasses": "eyeglasses",
+    "mask": "mask",
+    "scarf": "other",
+    "object": "other",
+    "patch": "other",
+    "hair": "other",
+    "border": "other",
+    "hat": "other",
+}

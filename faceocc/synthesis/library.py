@@ -27,14 +27,24 @@ _CUTOUT_FOLDERS = ("hands", "sunglasses", "eyeglasses", "scarves", "objects", "m
 
 # Objects in occluders/objects that are really hands, masks, hats or hair (by file name).
 _OBJECT_CLASSES = {
-    "object_test_5a1d3d9de92d76": "hands", "object_test_5a1d3da5e8b389": "hands", "object_test_5a1d3ed25e6028": "hands",
-    "object_test_kisspng-finger-hand": "hands", "object_test_kisspng-dry-erase-boards-handwriting": "hands",
+    "object_test_5a1d3d9de92d76": "hands",
+    "object_test_5a1d3da5e8b389": "hands",
+    "object_test_5a1d3ed25e6028": "hands",
+    "object_test_kisspng-finger-hand": "hands",
+    "object_test_kisspng-dry-erase-boards-handwriting": "hands",
     "object_test_kisspng-3m-particulate-respirator": "masks",
-    "object_train_object (3).": "hands", "object_train_object (4).": "hands",
-    "object_train_object (5).": "masks", "object_train_object (6).": "masks", "object_train_object (18).": "masks",
-    "object_train_object (19).": "masks", "object_train_object (20).": "masks", "object_train_object (21).": "masks",
-    "object_train_object (12).": "hats", "object_train_object (13).": "hats",
-    "object_train_object (7).": "wigs", "object_train_object (8).": "wigs",
+    "object_train_object (3).": "hands",
+    "object_train_object (4).": "hands",
+    "object_train_object (5).": "masks",
+    "object_train_object (6).": "masks",
+    "object_train_object (18).": "masks",
+    "object_train_object (19).": "masks",
+    "object_train_object (20).": "masks",
+    "object_train_object (21).": "masks",
+    "object_train_object (12).": "hats",
+    "object_train_object (13).": "hats",
+    "object_train_object (7).": "wigs",
+    "object_train_object (8).": "wigs",
 }
 
 
@@ -49,15 +59,16 @@ def _name_hash(text: str, seed: int) -> str:
     return hashlib.md5(f"{seed}:{text}".encode()).hexdigest()
 
 
-def _holdout(names: list[str], groups: dict[str, str], fraction: float, seed: int,
-             count_groups: bool = False) -> set[str]:
+def _holdout(
+    names: list[str], groups: dict[str, str], fraction: float, seed: int, count_groups: bool = False
+) -> set[str]:
     """Names of the held-out (test) files: whole groups, in hash order, until ``fraction`` of the files
     (or of the groups, with ``count_groups``)."""
     if not names or fraction <= 0:
         return set()
     order = sorted(set(groups[n] for n in names), key=lambda g: _name_hash(g, seed))
     if count_groups:
-        keep = set(order[:max(1, round(fraction * len(order)))])
+        keep = set(order[: max(1, round(fraction * len(order)))])
         return {n for n in names if groups[n] in keep}
     target = max(1, round(fraction * len(names)))
     test: set[str] = set()
@@ -70,9 +81,11 @@ def _holdout(names: list[str], groups: dict[str, str], fraction: float, seed: in
 
 def _hand_groups(names: list[str], sprites: dict[str, Sprite]) -> dict[str, str]:
     """Consecutive hand cut-outs are frames of the same hand: group runs of similar colour so a hand is in one split."""
+
     def number(n):
         m = re.search(r"(\d+)", n)
         return int(m.group(1)) if m else 0
+
     groups, prev_col, gid = {}, None, 0
     for n in sorted(names, key=number):
         rgba = sprites[n].levels[-1][1]
@@ -155,8 +168,9 @@ def _keep(name: str, test: set[str], split: str) -> bool:
     return split == "all" or (name in test) == (split == "test")
 
 
-def _split_cutouts(loaded: dict[str, dict[str, Sprite]], split: str, fraction: float,
-                   seed: int) -> tuple[dict[str, list[Sprite]], dict[str, dict[str, int]]]:
+def _split_cutouts(
+    loaded: dict[str, dict[str, Sprite]], split: str, fraction: float, seed: int
+) -> tuple[dict[str, list[Sprite]], dict[str, dict[str, int]]]:
     """(the sprites of ``split`` by category, {category: {"train": n, "test": n}}). Cut-outs named ``object_test_*``
     are always held out; templates are held out by family."""
     chosen: dict[str, list[Sprite]] = {}
@@ -177,8 +191,13 @@ class OccluderLibrary:
     """Occluder cut-outs by category (``hands``, ``sunglasses``, ``eyeglasses``, ``scarves``, ``objects``,
     ``masks`` (frontal mask pictures), ``templates`` (MaskTheFace, with anchors), ``hats``, ``textures``)."""
 
-    def __init__(self, sprites: dict[str, list[Sprite]] | None = None, textures: list[np.ndarray] | None = None,
-                 split: str = "all", seed: int = 0):
+    def __init__(
+        self,
+        sprites: dict[str, list[Sprite]] | None = None,
+        textures: list[np.ndarray] | None = None,
+        split: str = "all",
+        seed: int = 0,
+    ):
         self.sprites: dict[str, list[Sprite]] = {c: [] for c in CATEGORIES}
         for c, lst in (sprites or {}).items():
             self.sprites.setdefault(c, []).extend(lst)

@@ -18,9 +18,17 @@ def _pseudo_anchors(sprite: Sprite) -> np.ndarray:
     if "anchors" not in sprite.meta:
         x0, y0, x1, y1 = sprite.meta["body"]
         bw, bh, xc = x1 - x0, y1 - y0, (x0 + x1) / 2
-        sprite.meta["anchors"] = np.array([[x0, y0 + 0.22 * bh], [xc, y0], [x1, y0 + 0.22 * bh],
-                                           [x0 + 0.1 * bw, y0 + 0.75 * bh], [xc, y1], [x1 - 0.1 * bw, y0 + 0.75 * bh]],
-                                          np.float32)
+        sprite.meta["anchors"] = np.array(
+            [
+                [x0, y0 + 0.22 * bh],
+                [xc, y0],
+                [x1, y0 + 0.22 * bh],
+                [x0 + 0.1 * bw, y0 + 0.75 * bh],
+                [xc, y1],
+                [x1 - 0.1 * bw, y0 + 0.75 * bh],
+            ],
+            np.float32,
+        )
     return sprite.meta["anchors"]
 
 
@@ -39,6 +47,7 @@ def add_mask(ctx: Context) -> None:
         def rel(s):
             an = s.meta["anchors"]
             return float((an[1, 0] - an[0, 0]) / max(an[2, 0] - an[0, 0], 1e-3))
+
         best = min(abs(rel(s) - target) for s in variants)
         sprite = ctx.choice([s for s in variants if abs(rel(s) - target) <= best + 0.05])
     else:
@@ -50,9 +59,17 @@ def add_mask(ctx: Context) -> None:
     wl, wr = (0.95 + 1.2 * yaw) * u(0.93, 1.08), (0.95 - 1.2 * yaw) * u(0.93, 1.08)
     side_y = yb + u(0.05, 0.18)
     jaw_y = max(u(1.1, 1.3), yb + 0.4)
-    dst = np.array([f.pt(-wl, side_y), f.pt(0.6 * yaw, yb), f.pt(wr, side_y),
-                    f.pt(-0.85 * wl, jaw_y), f.pt(0.4 * yaw, max(u(1.65, 1.85), yb + 0.6)), f.pt(0.85 * wr, jaw_y)],
-                   np.float32)
+    dst = np.array(
+        [
+            f.pt(-wl, side_y),
+            f.pt(0.6 * yaw, yb),
+            f.pt(wr, side_y),
+            f.pt(-0.85 * wl, jaw_y),
+            f.pt(0.4 * yaw, max(u(1.65, 1.85), yb + 0.6)),
+            f.pt(0.85 * wr, jaw_y),
+        ],
+        np.float32,
+    )
     hm, _ = cv2.findHomography(src.astype(np.float32), dst, 0)
     if hm is None:
         return
@@ -66,7 +83,7 @@ def add_mask(ctx: Context) -> None:
             k = int(ctx.rng.integers(4))
             tex = cv2.resize(np.rot90(tex, k), None, fx=ctx.size / 112 * u(1.0, 2.0), fy=ctx.size / 112 * u(1.0, 2.0))
             tex = np.tile(tex, (math.ceil(ctx.size / tex.shape[0]), math.ceil(ctx.size / tex.shape[1]), 1))
-            fill = tex[:ctx.size, :ctx.size].astype(np.float32)
+            fill = tex[: ctx.size, : ctx.size].astype(np.float32)
         else:
             fill = ctx.rng.uniform(0, 255, 3).astype(np.float32)
         rgb = fill * shade
@@ -89,8 +106,7 @@ def add_scarf(ctx: Context) -> None:
     rot = 90.0 if h > 1.3 * w else 0.0
     bw, bh = (h, w) if rot else (w, h)
     y_top = u(0.2, 1.05) if ctx.chance(0.85) else u(1.1, 1.4)
-    corners_y = [((np.array(c, np.float32) - f.eye_mid) @ f.v) / f.em for c in
-                 ((0, ctx.size), (ctx.size, ctx.size))]
+    corners_y = [((np.array(c, np.float32) - f.eye_mid) @ f.v) / f.em for c in ((0, ctx.size), (ctx.size, ctx.size))]
     y_bot = max(corners_y) + 0.3
     width = f.iod * u(2.6, 3.6)
     height = (y_bot - y_top + 0.25) * f.em

@@ -25,8 +25,9 @@ def _shape_mask(ctx: Context, centre, radius: float, aspect: float, angle: float
         r = radius * ctx.rng.uniform(0.6, 1.2, n)
         a = math.radians(angle)
         px, py = r * np.cos(t), r * aspect * np.sin(t)
-        pts = np.stack([centre[0] + px * math.cos(a) - py * math.sin(a),
-                        centre[1] + px * math.sin(a) + py * math.cos(a)], 1)
+        pts = np.stack(
+            [centre[0] + px * math.cos(a) - py * math.sin(a), centre[1] + px * math.sin(a) + py * math.cos(a)], 1
+        )
         cv2.fillPoly(m, [np.round(pts * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
     return m
 
@@ -43,7 +44,7 @@ def add_patch(ctx: Context) -> None:
         z = u(1.0, 2.5)
         big = cv2.resize(tex, (int(s * z), int(s * z)), interpolation=cv2.INTER_LINEAR)
         oy, ox = int(ctx.rng.integers(big.shape[0] - s + 1)), int(ctx.rng.integers(big.shape[1] - s + 1))
-        rgb = big[oy:oy + s, ox:ox + s].astype(np.float32)
+        rgb = big[oy : oy + s, ox : ox + s].astype(np.float32)
     else:
         rgb = np.broadcast_to(ctx.rng.uniform(0, 255, 3).astype(np.float32), (ctx.size, ctx.size, 3)).copy()
     paste_layer(ctx, rgb, a, "patch", colour="lum", shadow=True)

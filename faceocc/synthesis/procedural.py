@@ -9,8 +9,10 @@ import numpy as np
 
 from .sprites import Sprite, make_sprite
 
-_SKIN = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 96], [161, 102, 68], [117, 71, 46],
-                  [84, 52, 36]], np.float32)
+_SKIN = np.array(
+    [[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 96], [161, 102, 68], [117, 71, 46], [84, 52, 36]],
+    np.float32,
+)
 
 
 def _rgba_canvas(h, w):
@@ -91,10 +93,14 @@ def procedural_mask(rng, i) -> Sprite:
     rgb, a = _rgba_canvas(h, w)
     anchors = np.array([[10, 40], [105, 8], [200, 40], [22, 120], [105, 165], [188, 120]], np.float32)
     t = np.linspace(0, 1, 9)[:, None]
-    top = [(1 - t) ** 2 * anchors[0] + 2 * (1 - t) * t * np.array([55, 0]) + t ** 2 * anchors[1],
-           (1 - t) ** 2 * anchors[1] + 2 * (1 - t) * t * np.array([155, 0]) + t ** 2 * anchors[2]]
-    bottom = [(1 - t) ** 2 * anchors[5] + 2 * (1 - t) * t * np.array([170, 160]) + t ** 2 * anchors[4],
-              (1 - t) ** 2 * anchors[4] + 2 * (1 - t) * t * np.array([40, 160]) + t ** 2 * anchors[3]]
+    top = [
+        (1 - t) ** 2 * anchors[0] + 2 * (1 - t) * t * np.array([55, 0]) + t**2 * anchors[1],
+        (1 - t) ** 2 * anchors[1] + 2 * (1 - t) * t * np.array([155, 0]) + t**2 * anchors[2],
+    ]
+    bottom = [
+        (1 - t) ** 2 * anchors[5] + 2 * (1 - t) * t * np.array([170, 160]) + t**2 * anchors[4],
+        (1 - t) ** 2 * anchors[4] + 2 * (1 - t) * t * np.array([40, 160]) + t**2 * anchors[3],
+    ]
     poly = np.concatenate(top + [anchors[2:3]] + bottom + [anchors[3:4]])
     cv2.fillPoly(a, [np.round(poly * 16).astype(np.int32)], 1.0, cv2.LINE_AA, 4)
     palette = np.array([[150, 200, 230], [235, 235, 235], [30, 30, 35], [120, 170, 150], [200, 80, 90]], np.float32)
@@ -136,7 +142,7 @@ def _obj_phone(rng, i):
     if rng.random() < 0.6:  # screen side
         yy = np.linspace(0, 1, h - 20, dtype=np.float32)[:, None, None]
         scr = rng.uniform(0, 255, 3) * (1 - yy) + rng.uniform(0, 255, 3) * yy
-        rgb[10:h - 10, 5:w - 5] = scr[:, :1] * np.ones((1, w - 10, 1), np.float32)
+        rgb[10 : h - 10, 5 : w - 5] = scr[:, :1] * np.ones((1, w - 10, 1), np.float32)
     else:  # back with camera
         cv2.circle(rgb, (16, 16), 7, (20, 20, 20), -1, cv2.LINE_AA)
     return _finish(f"proc_phone_{i}", rgb, a, {"subkind": "phone"}, blur=0.5)
@@ -150,7 +156,7 @@ def _obj_cup(rng, i):
     cv2.ellipse(a, (92, 50), (20, 26), 0, -90, 90, 1.0, 9, cv2.LINE_AA)
     col = rng.uniform(40, 250, 3)
     xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
-    rgb[:] = col * (1.0 - 0.35 * xx ** 2)
+    rgb[:] = col * (1.0 - 0.35 * xx**2)
     cv2.ellipse(rgb, (50, 7), (40, 5), 0, 0, 360, (col * 0.5).tolist(), -1, cv2.LINE_AA)
     return _finish(f"proc_cup_{i}", rgb, a, {"subkind": "cup"})
 
@@ -175,7 +181,7 @@ def _obj_cigarette(rng, i):
     rgb[:] = (240, 238, 230)
     filt = rng.uniform(0, 1) < 0.7
     rgb[:, :35] = (210, 150, 80) if filt else (240, 238, 230)
-    rgb[:, w - 8:] = (150, 60, 30) if rng.random() < 0.5 else (90, 90, 90)
+    rgb[:, w - 8 :] = (150, 60, 30) if rng.random() < 0.5 else (90, 90, 90)
     yy = np.abs(np.arange(h, dtype=np.float32) - 6.5)[:, None, None] / 4
     rgb *= 1 - 0.25 * yy
     return _finish(f"proc_cigarette_{i}", rgb, a, {"subkind": "cigarette"}, blur=0.4)
@@ -185,11 +191,12 @@ def _obj_bottle(rng, i):
     h, w = 180, 64
     rgb, a = _rgba_canvas(h, w)
     cv2.rectangle(a, (22, 0), (42, 40), 1.0, -1)
-    cv2.fillPoly(a, [np.array([[22, 40], [42, 40], [60, 75], [60, h - 1], [4, h - 1], [4, 75]], np.int32)], 1.0,
-                 cv2.LINE_AA)
+    cv2.fillPoly(
+        a, [np.array([[22, 40], [42, 40], [60, 75], [60, h - 1], [4, h - 1], [4, 75]], np.int32)], 1.0, cv2.LINE_AA
+    )
     col = rng.uniform(20, 230, 3)
     xx = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
-    rgb[:] = col * (1.0 - 0.4 * xx ** 2) + 60 * np.exp(-((xx + 0.4) ** 2) / 0.01)
+    rgb[:] = col * (1.0 - 0.4 * xx**2) + 60 * np.exp(-((xx + 0.4) ** 2) / 0.01)
     rgb[100:140] = rng.uniform(0, 255, 3)  # label
     return _finish(f"proc_bottle_{i}", rgb, a, {"subkind": "cup"})
 

@@ -51,8 +51,14 @@ def _bleed(rgba: np.ndarray) -> np.ndarray:
     return np.dstack([np.clip(res, 0, 255).astype(np.uint8), rgba[..., 3]])
 
 
-def make_sprite(name: str, rgba: np.ndarray, meta: dict | None = None, max_side: int = MAX_SIDE, crop: bool = True,
-                bleed: bool = True) -> Sprite | None:
+def make_sprite(
+    name: str,
+    rgba: np.ndarray,
+    meta: dict | None = None,
+    max_side: int = MAX_SIDE,
+    crop: bool = True,
+    bleed: bool = True,
+) -> Sprite | None:
     """A :class:`Sprite` from an RGBA (or RGB, or gray) image: cropped to its alpha (None when nearly empty),
     at most ``max_side`` pixels, colours bled under the transparent part, with its placement geometry in ``meta``."""
     meta = dict(meta or {})
@@ -166,7 +172,7 @@ def texture_from_sprite(sprite: Sprite) -> np.ndarray | None:
     cy, cx = int(np.median(ys)), int(np.median(xs))
     r = max(8, int(0.25 * min(h, w)))
     y0, x0 = max(0, cy - r), max(0, cx - r)
-    patch = rgba[y0:cy + r, x0:cx + r]
+    patch = rgba[y0 : cy + r, x0 : cx + r]
     if patch.size == 0 or (patch[..., 3] > 250).mean() < 0.9:
         return None
     return cv2.resize(np.ascontiguousarray(patch[..., :3]), (64, 64), interpolation=cv2.INTER_AREA)

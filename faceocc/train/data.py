@@ -28,8 +28,13 @@ class FaceSet:
 
     def subset(self, idx) -> FaceSet:
         idx = np.asarray(idx, dtype=int)
-        return FaceSet(np.asarray(self.crops[idx]), self.landmarks[idx], [self.labels[i] for i in idx],
-                       [self.sources[i] for i in idx], [self.groups[i] for i in idx])
+        return FaceSet(
+            np.asarray(self.crops[idx]),
+            self.landmarks[idx],
+            [self.labels[i] for i in idx],
+            [self.sources[i] for i in idx],
+            [self.groups[i] for i in idx],
+        )
 
 
 def pseudo_mask_map(size: int) -> np.ndarray:
@@ -56,8 +61,12 @@ def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, streng
         image, occ = image[:, ::-1], occ[:, ::-1]
     if strength > 0:
         m = _random_affine(rng, size, strength)
-        image = cv2.warpAffine(np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        occ = cv2.warpAffine(np.ascontiguousarray(occ), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        image = cv2.warpAffine(
+            np.ascontiguousarray(image), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+        occ = cv2.warpAffine(
+            np.ascontiguousarray(occ), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
     img: np.ndarray = image.astype(np.float32)  # float64 after the white balance
     if strength > 0:
         img = img * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)  # contrast, brightness
@@ -73,7 +82,9 @@ def augment(image: np.ndarray, occ: np.ndarray, rng: np.random.Generator, streng
             small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
             img = cv2.resize(small, (size, size), interpolation=cv2.INTER_LINEAR)
         if rng.random() < 0.3:
-            ok, enc = cv2.imencode(".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))])
+            ok, enc = cv2.imencode(
+                ".jpg", np.clip(img, 0, 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 90))]
+            )
             decoded = cv2.imdecode(enc, cv2.IMREAD_UNCHANGED)
             assert decoded is not None  # our own JPEG
             img = decoded.astype(np.float32)
@@ -112,11 +123,18 @@ class RealOccluders:
         ``min_coverage`` of the inner face are left out (the model does not see where their occluder is)."""
         from ..synthesis import FaceFrame
 
-        keep = [i for i, lab in enumerate(faces.labels)
-                if set(lab.split("+")) & set(TRANSPLANT_TYPES) and "mask" not in lab.split("+")]
+        keep = [
+            i
+            for i, lab in enumerate(faces.labels)
+            if set(lab.split("+")) & set(TRANSPLANT_TYPES) and "mask" not in lab.split("+")
+        ]
         size = faces.crops.shape[1]
-        empty = cls(np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.float32),
-                    np.zeros((0, len(OCCLUDER_TYPES)), np.float32), np.zeros((0, 3), np.float32))
+        empty = cls(
+            np.zeros((0, size, size, 3), np.uint8),
+            np.zeros((0, size, size), np.float32),
+            np.zeros((0, len(OCCLUDER_TYPES)), np.float32),
+            np.zeros((0, 3), np.float32),
+        )
         if not keep:
             return empty
         crops = np.asarray(faces.crops[np.array(keep)])
@@ -136,7 +154,9 @@ class RealOccluders:
         if not rows:
             return empty
         c, a, t, sk = zip(*rows)
-        return cls(np.stack(c), np.stack(a).astype(np.float32), np.stack(t).astype(np.float32), np.stack(sk).astype(np.float32))
+        return cls(
+            np.stack(c), np.stack(a).astype(np.float32), np.stack(t).astype(np.float32), np.stack(sk).astype(np.float32)
+        )
 
     def paste(self, crop: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(image, occlusion 0-1, occluder types) with one real occluder moved onto ``crop`` (same frame, a small
@@ -150,7 +170,9 @@ class RealOccluders:
             src, alpha = src[:, ::-1], alpha[:, ::-1]
         m = cv2.getRotationMatrix2D((size / 2, size / 2), rng.normal(0, 4), rng.uniform(0.94, 1.06))
         m[:, 2] += rng.normal(0, 2.0, 2) * size / 112
-        src = cv2.warpAffine(np.ascontiguousarray(src), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        src = cv2.warpAffine(
+            np.ascontiguousarray(src), m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
         alpha = cv2.warpAffine(np.ascontiguousarray(alpha), m, (size, size), flags=cv2.INTER_LINEAR)
         img = crop.astype(np.float32)
         frame = FaceFrame.get(size)
@@ -172,12 +194,25 @@ class OcclusionTrainingSet(Dataset):
     parts/coverage targets derived from the map), ``label_id``.
     """
 
-    def __init__(self, faces: FaceSet, library=None, synth_prob: float = 0.55, synth_on_occluded: float = 0.15,
-                 pseudo_mask_map_weight: float = 0.3, augment_strength: float = 1.0, seed: int = 0,
-                 fixed: bool = False, synth_weights: dict | None = None, output_size: int | None = None,
-                 hand_weights: dict | None = None,
-                 transplants: RealOccluders | None = None, transplant_prob: float = 0.0, transplant_weight: float = 0.3,
-                 boundary_weight: float = 0.0, boundary_coverage: float = 0.06):
+    def __init__(
+        self,
+        faces: FaceSet,
+        library=None,
+        synth_prob: float = 0.55,
+        synth_on_occluded: float = 0.15,
+        pseudo_mask_map_weight: float = 0.3,
+        augment_strength: float = 1.0,
+        seed: int = 0,
+        fixed: bool = False,
+        synth_weights: dict | None = None,
+        output_size: int | None = None,
+        hand_weights: dict | None = None,
+        transplants: RealOccluders | None = None,
+        transplant_prob: float = 0.0,
+        transplant_weight: float = 0.3,
+        boundary_weight: float = 0.0,
+        boundary_coverage: float = 0.06,
+    ):
         self.faces = faces
         # extra verdict-loss weight for pasted occluders covering little of the inner face (0 < coverage <
         # boundary_coverage): small positives (a fingertip on the mouth) and the hard negatives next to them
@@ -228,15 +263,21 @@ class OcclusionTrainingSet(Dataset):
         if label != "clean" and label != "eyeglasses":
             if "mask" in label.split("+") and self.pseudo_weight > 0:
                 occ = self.pseudo.copy()
-                occ_w = np.maximum(np.maximum.reduce([m for k, m in part_masks(size).items() if k != "face"]) * self.pseudo_weight, 0)
+                occ_w = np.maximum(
+                    np.maximum.reduce([m for k, m in part_masks(size).items() if k != "face"]) * self.pseudo_weight, 0
+                )
                 measure_w = self.pseudo_weight
             else:
                 occ_w[:] = 0.0  # real occlusion without a map: no pixel supervision
                 measure_w = 0.0
         p = self.synth_prob if not occluded else self.synth_on_occluded
         image = crop
-        if (label == "clean" and self.transplants is not None and self.transplant_prob > 0
-                and rng.random() < self.transplant_prob):
+        if (
+            label == "clean"
+            and self.transplants is not None
+            and self.transplant_prob > 0
+            and rng.random() < self.transplant_prob
+        ):
             image, occ, moved = self.transplants.paste(crop, rng)
             occ_w = np.full((size, size), self.transplant_weight, np.float32)
             measure_w = self.transplant_weight
@@ -245,7 +286,9 @@ class OcclusionTrainingSet(Dataset):
         elif self.library is not None and rng.random() < p:
             from ..synthesis import synthesize
 
-            syn = synthesize(crop, landmarks, self.library, rng, weights=self.synth_weights, hand_weights=self.hand_weights)
+            syn = synthesize(
+                crop, landmarks, self.library, rng, weights=self.synth_weights, hand_weights=self.hand_weights
+            )
             image, kind = syn.image, syn.kind
             pasted = syn.occlusion.astype(np.float32)
             occ = np.maximum(occ, pasted)
@@ -267,13 +310,27 @@ class OcclusionTrainingSet(Dataset):
             image = cv2.resize(image, (self.output_size, self.output_size), interpolation=cv2.INTER_AREA)
         small = cv2.resize(occ, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
         small_w = cv2.resize(occ_w, (self.map_size, self.map_size), interpolation=cv2.INTER_AREA)
-        return {"image": image, "occluded": float(occluded), "types": types, "types_w": types_w, "map": small,
-                "map_w": small_w, "measure_w": float(measure_w), "verdict_w": float(verdict_w), "kind": kind, "label": label,
-                **({"image_full": full} if self.keep_full else {})}
+        return {
+            "image": image,
+            "occluded": float(occluded),
+            "types": types,
+            "types_w": types_w,
+            "map": small,
+            "map_w": small_w,
+            "measure_w": float(measure_w),
+            "verdict_w": float(verdict_w),
+            "kind": kind,
+            "label": label,
+            **({"image_full": full} if self.keep_full else {}),
+        }
 
     def __getitem__(self, index: int) -> dict:
         s = self.sample(index)
-        extra = {"image_full": torch.from_numpy(np.ascontiguousarray(s["image_full"].transpose(2, 0, 1)))} if self.keep_full else {}
+        extra = (
+            {"image_full": torch.from_numpy(np.ascontiguousarray(s["image_full"].transpose(2, 0, 1)))}
+            if self.keep_full
+            else {}
+        )
         return extra | {
             "image": torch.from_numpy(np.ascontiguousarray(s["image"].transpose(2, 0, 1))),  # uint8; float in the loop
             "occluded": torch.tensor(s["occluded"], dtype=torch.float32),

@@ -43,8 +43,12 @@ def load_checkpoint(path: str | Path, calibration: np.ndarray | None = None):
     else:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     arch = ckpt.get("arch") or {"input_size": ckpt.get("input_size", CROP_SIZE)}
-    net = OcclusionNet(input_size=arch["input_size"], pretrained=False, drop_blocks=tuple(arch.get("drop_blocks", ())),
-                       head_conv=arch.get("head_conv", True))
+    net = OcclusionNet(
+        input_size=arch["input_size"],
+        pretrained=False,
+        drop_blocks=tuple(arch.get("drop_blocks", ())),
+        head_conv=arch.get("head_conv", True),
+    )
     net.load_state_dict(ckpt["model"])
     net.eval()
     return net, ckpt
@@ -85,7 +89,8 @@ def model_metadata(ckpt: dict, extra: dict | None = None) -> dict[str, str]:
         "faceocc_version": __version__,
         "input_size": str(ckpt.get("input_size", CROP_SIZE)),
         "architecture": json.dumps(ckpt.get("arch", {})),
-        "input": "image: N x 3 x S x S float32 RGB 0-255, aligned with faceocc.alignment (normalisation inside the graph)",
+        "input": "image: N x 3 x S x S float32 RGB 0-255, aligned with faceocc.alignment "
+        "(normalisation inside the graph)",
         "occluders": json.dumps(list(OCCLUDER_TYPES)),
         "parts": json.dumps(list(PART_NAMES)),
         "threshold": str(ckpt.get("threshold", 0.5)),
@@ -108,8 +113,13 @@ def _set_metadata(path: Path, meta: dict[str, str]) -> None:
     onnx.save(model, str(path))
 
 
-def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | None = None, opset: int = 17,
-                threshold: float | None = None) -> dict:
+def export_onnx(
+    checkpoint: str | Path,
+    out: str | Path,
+    sample: np.ndarray | None = None,
+    opset: int = 17,
+    threshold: float | None = None,
+) -> dict:
     """Checkpoint -> fp32 ONNX; returns {'max_abs_diff': ...} measured on ``sample`` crops (N x S x S x 3 uint8).
 
     ``threshold`` (default: the checkpoint's, else 0.5) is stored in the metadata as the model's operating point.
@@ -135,9 +145,16 @@ def export_onnx(checkpoint: str | Path, out: str | Path, sample: np.ndarray | No
             return tuple(o[name] for name in REQUIRED_OUTPUTS)
 
     dummy = torch.rand(2, 3, size, size) * 255
-    torch.onnx.export(Exportable(net).eval(), (dummy,), str(out), input_names=["image"], output_names=list(REQUIRED_OUTPUTS),
-                      dynamic_axes={"image": {0: "N"}, **{n: {0: "N"} for n in REQUIRED_OUTPUTS}}, opset_version=opset,
-                      dynamo=False)
+    torch.onnx.export(
+        Exportable(net).eval(),
+        (dummy,),
+        str(out),
+        input_names=["image"],
+        output_names=list(REQUIRED_OUTPUTS),
+        dynamic_axes={"image": {0: "N"}, **{n: {0: "N"} for n in REQUIRED_OUTPUTS}},
+        opset_version=opset,
+        dynamo=False,
+    )
     _set_metadata(out, model_metadata(ckpt))
     if sample is None:
         sample = (np.random.default_rng(0).random((8, size, size, 3)) * 255).astype(np.uint8)
@@ -165,7 +182,7 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
     size = int(meta.get("input_size", CROP_SIZE))
     if calibration.shape[1] != size:
         calibration = resize_crops(calibration, size)
-    batches = [calibration[i:i + 16].astype(np.float32).transpose(0, 3, 1, 2) for i in range(0, len(calibration), 16)]
+    batches = [calibration[i : i + 16].astype(np.float32).transpose(0, 3, 1, 2) for i in range(0, len(calibration), 16)]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -177,10 +194,17 @@ def quantize_int8(fp32_path: str | Path, out: str | Path, calibration: np.ndarra
 
     # Every op is quantized (Conv, Add, Resize, ...): fewer quantize/dequantize hops is what makes int8 faster on CPUs
     # without VNNI; the final measuring MatMul stays float.
-    quantize_static(str(prepped), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    nodes_to_exclude=[n.name for n in _onnx_nodes(prepped) if n.op_type in ("Einsum", "MatMul")],
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    quantize_static(
+        str(prepped),
+        str(out),
+        Reader(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        nodes_to_exclude=[n.name for n in _onnx_nodes(prepped) if n.op_type in ("Einsum", "MatMul")],
+        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+    )
     prepped.unlink(missing_ok=True)
     meta["quantization"] = "static per-channel QDQ int8"
     _set_metadata(out, meta)
@@ -251,13 +275,27 @@ def export_binary224(checkpoint: str | Path, out: str | Path, opset: int = 17, t
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.randn(2, 3, 224, 224)
-    torch.onnx.export(Binary224(net).eval(), (dummy,), str(out), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=opset, dynamo=False)
-    meta = model_metadata(ckpt, {"faceocc_format": BINARY_FORMAT,
-                            "input": "input: N x 3 x 224 x 224 float32 RGB, (x/255 - ImageNet mean) / ImageNet std",
-                            "output": "logits: N x 2 [clean, occluded]; argmax (softmax(logits)[:, 1] >= 0.5) is the "
-                                      f"verdict at the model's operating threshold {operating:g} (score_threshold)",
-                            "threshold": "0.5", "score_threshold": f"{operating:g}"})
+    torch.onnx.export(
+        Binary224(net).eval(),
+        (dummy,),
+        str(out),
+        input_names=["input"],
+        output_names=["logits"],
+        dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
+        opset_version=opset,
+        dynamo=False,
+    )
+    meta = model_metadata(
+        ckpt,
+        {
+            "faceocc_format": BINARY_FORMAT,
+            "input": "input: N x 3 x 224 x 224 float32 RGB, (x/255 - ImageNet mean) / ImageNet std",
+            "output": "logits: N x 2 [clean, occluded]; argmax (softmax(logits)[:, 1] >= 0.5) is the "
+            f"verdict at the model's operating threshold {operating:g} (score_threshold)",
+            "threshold": "0.5",
+            "score_threshold": f"{operating:g}",
+        },
+    )
     _set_metadata(out, meta)
     return {"path": str(out), "bytes": out.stat().st_size}
 
@@ -268,6 +306,8 @@ def crops_to_imagenet224(crops: np.ndarray) -> np.ndarray:
 
     from .network import IMAGENET_MEAN, IMAGENET_STD
 
-    big = np.stack([cv2.resize(c, (224, 224), interpolation=cv2.INTER_LINEAR) for c in crops]).astype(np.float32) / 255.0
+    big = (
+        np.stack([cv2.resize(c, (224, 224), interpolation=cv2.INTER_LINEAR) for c in crops]).astype(np.float32) / 255.0
+    )
     normalised = (big - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
     return np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))

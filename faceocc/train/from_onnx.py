@@ -103,8 +103,12 @@ def network_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -
     model = onnx.load(str(path))
     meta = {p.key: p.value for p in model.metadata_props}
     arch = _architecture(meta, path)
-    net = OcclusionNet(input_size=int(arch["input_size"]), pretrained=False, drop_blocks=tuple(arch.get("drop_blocks", ())),
-                       head_conv=arch.get("head_conv", True))
+    net = OcclusionNet(
+        input_size=int(arch["input_size"]),
+        pretrained=False,
+        drop_blocks=tuple(arch.get("drop_blocks", ())),
+        head_conv=arch.get("head_conv", True),
+    )
     values = _tensor_values(model)
     convs = [n for n in model.graph.node if n.op_type == "Conv"]
     modules = dict(net.named_modules())
@@ -117,10 +121,14 @@ def network_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -
             try:
                 conv, bn = _conv_and_bn(modules, _module_name(node.name))
             except KeyError:
-                raise ValueError(f"{path}: graph node {node.name} is no convolution of the architecture {arch}") from None
+                raise ValueError(
+                    f"{path}: graph node {node.name} is no convolution of the architecture {arch}"
+                ) from None
             w = values[node.input[1]]
             if tuple(w.shape) != tuple(conv.weight.shape):
-                raise ValueError(f"{path}: {node.name} has weights {w.shape}, the network expects {tuple(conv.weight.shape)}")
+                raise ValueError(
+                    f"{path}: {node.name} has weights {w.shape}, the network expects {tuple(conv.weight.shape)}"
+                )
             b = values[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(w.shape[0], np.float32)
             conv.weight.copy_(torch.from_numpy(w))
             if bn is None:
@@ -166,7 +174,7 @@ def _recalibrate(net: OcclusionNet, folded: list[tuple[nn.BatchNorm2d, torch.Ten
     handles = [bn.register_forward_hook(hook) for bn, _ in folded]
     try:
         for i in range(0, len(x), 64):
-            net(x[i:i + 64])
+            net(x[i : i + 64])
     finally:
         for h in handles:
             h.remove()
@@ -185,5 +193,10 @@ def _recalibrate(net: OcclusionNet, folded: list[tuple[nn.BatchNorm2d, torch.Ten
 def checkpoint_from_onnx(path: str | Path, calibration: np.ndarray | None = None) -> dict:
     """A checkpoint dict (as ``faceocc train`` writes) holding the network recovered from an ONNX model."""
     net, info = network_from_onnx(path, calibration)
-    return {"model": net.state_dict(), "arch": info["arch"], "input_size": info["arch"]["input_size"],
-            "threshold": info["threshold"], "source": str(path)}
+    return {
+        "model": net.state_dict(),
+        "arch": info["arch"],
+        "input_size": info["arch"]["input_size"],
+        "threshold": info["threshold"],
+        "source": str(path),
+    }

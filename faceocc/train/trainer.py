@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import random
@@ -14,93 +13,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, WeightedRandomSampler
 
-from ..datasets import apply_audit, load_dataset, read_audit
 from .config import TrainConfig
 from .data import FaceSet, OcclusionTrainingSet, RealOccluders, class_weights, sampling_weights
+from .faces import load_faces  # noqa: F401 - part of the training API
 from .losses import coverage_weighted_mse, distillation_loss, focal_bce, map_bce
 from .network import OcclusionNet
+from .validation import predict_set, validation_metrics
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _split_of(path: str, split: str) -> str:
-    if split:
-        return split
-    h = int(hashlib.md5(path.encode()).hexdigest()[:8], 16) % 10
-    return "val" if h == 0 else "train"
-
-
-def _suffixes(path: str) -> list[str]:
-    """``/d/b/x.jpg`` -> [``//d/b/x.jpg``, ``d/b/x.jpg``, ``b/x.jpg``, ``x.jpg``]: longest first, on path components."""
-    parts = Path(path).parts
-    return ["/".join(parts[-n:]) for n in range(len(parts), 0, -1)]
-
-
-def _match_cached_rows(records: list, cached_paths: list[str]) -> list[int | None]:
-    """The cache row of each record: the one with its full path, else the one whose path shares the record's longest
-    path suffix (a cache written with relative paths, or on another machine) when that suffix names exactly one cache
-    row and exactly one record; else None. A bare file name shared by two records never matches."""
-    by_path = {p: i for i, p in enumerate(cached_paths)}
-    found: list[int | None] = [by_path.get(str(rec.path)) for rec in records]
-    if all(i is not None for i in found):
-        return found
-    from collections import Counter
-
-    row_count = Counter(s for p in cached_paths for s in set(_suffixes(p)))
-    rec_count = Counter(s for rec in records for s in set(_suffixes(str(rec.path))))
-    row_of = {s: i for i, p in enumerate(cached_paths) for s in _suffixes(p)}
-    for k, rec in enumerate(records):
-        if found[k] is None:
-            found[k] = next((row_of[s] for s in _suffixes(str(rec.path)) if row_count[s] == 1 and rec_count[s] == 1),
-                            None)
-    return found
-
-
-def load_faces(config: TrainConfig, log=print) -> dict[str, FaceSet]:
-    """Dataset -> aligned crops (prepared once into the cache) -> FaceSets per split."""
-    from ..prepare import CropCache, prepare_dataset
-
-    records = load_dataset(config.data)
-    root = Path(config.data)
-    root = root if root.is_dir() else root.parent
-    if config.audit:
-        from ..datasets import manifest_root as _manifest_root
-
-        audit_root = _manifest_root(root / "manifest.csv") if (root / "manifest.csv").is_file() else root
-        changed = apply_audit(records, read_audit(config.audit), audit_root)
-        log(f"label audit {config.audit}: {changed} label(s) corrected")
-    cache = Path(config.cache or Path(config.out) / "cache")
-    if not (cache / "index.csv").is_file():
-        log(f"preparing aligned crops of {len(records)} images into {cache} ...")
-        summary = prepare_dataset(records, cache, root=None, workers=max(1, config.workers or 2), progress=config.progress,
-                                  fallback=config.fallback_crops)
-        log(f"prepared: {summary}")
-    cached = CropCache.load(cache)
-    rows_of = _match_cached_rows(records, [row["path"] for row in cached.rows])
-    skipped_file = cache / "skipped.csv"
-    if skipped_file.is_file():
-        with open(skipped_file) as fh:
-            skipped = list(csv.DictReader(fh))
-        if skipped:
-            log(f"{len(skipped)} image(s) could not be used (listed with reasons in {skipped_file}); first: "
-                f"{skipped[0]['path']}: {skipped[0]['reason']}")
-    splits: dict[str, list[int]] = {}
-    labels, sources, groups = {}, {}, {}
-    for rec, idx in zip(records, rows_of):
-        if idx is None:
-            continue
-        splits.setdefault(_split_of(str(rec.path), rec.split), []).append(idx)
-        labels[idx], sources[idx], groups[idx] = rec.label, rec.source, rec.group
-    out = {}
-    for split, rows in splits.items():
-        sel = np.array(sorted(rows))
-        out[split] = FaceSet(np.asarray(cached.crops[sel]), cached.landmarks[sel], [labels[i] for i in sel],
-                             [sources[i] for i in sel], [groups[i] for i in sel])
-    return out
 
 
 def load_matching_weights(net: torch.nn.Module, state: dict) -> tuple[int, list[str]]:
@@ -118,11 +42,18 @@ def _device(config: TrainConfig) -> torch.device:
     return torch.device("cpu")
 
 
-def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float],
-                teacher: OcclusionNet | None = None) -> tuple[torch.Tensor, dict]:
+def _batch_loss(
+    net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[float, float], teacher: OcclusionNet | None = None
+) -> tuple[torch.Tensor, dict]:
     logits, map_logits = net.forward_logits(batch["image"].float())
-    occ_loss = focal_bce(logits[:, 0], batch["occluded"], config.focal_gamma, pos_weight=cw[1], neg_weight=cw[0],
-                         weight=batch["verdict_w"])
+    occ_loss = focal_bce(
+        logits[:, 0],
+        batch["occluded"],
+        config.focal_gamma,
+        pos_weight=cw[1],
+        neg_weight=cw[0],
+        weight=batch["verdict_w"],
+    )
     types_loss = focal_bce(logits[:, 1:], batch["types"], config.focal_gamma, weight=batch["types_w"])
     m_loss = map_bce(map_logits, batch["map"], batch["map_w"])
     pred_parts, pred_cov = net.measure(torch.sigmoid(map_logits))
@@ -130,10 +61,20 @@ def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[f
     mw = batch["measure_w"]
     parts_loss = ((pred_parts - true_parts) ** 2).mean(1).mul(mw).sum() / mw.sum().clamp_min(1e-6)
     cov_loss = coverage_weighted_mse(pred_cov, true_cov, mw)
-    total = (occ_loss + config.types_weight * types_loss + config.map_weight * m_loss
-             + config.parts_weight * parts_loss + config.coverage_weight * cov_loss)
-    parts = {"occ": occ_loss.item(), "types": types_loss.item(), "map": m_loss.item(), "parts": parts_loss.item(),
-             "coverage": cov_loss.item()}
+    total = (
+        occ_loss
+        + config.types_weight * types_loss
+        + config.map_weight * m_loss
+        + config.parts_weight * parts_loss
+        + config.coverage_weight * cov_loss
+    )
+    parts = {
+        "occ": occ_loss.item(),
+        "types": types_loss.item(),
+        "map": m_loss.item(),
+        "parts": parts_loss.item(),
+        "coverage": cov_loss.item(),
+    }
     if teacher is not None:
         x = batch.get("image_full", batch["image"]).float()
         if x.shape[-1] != teacher.input_size:
@@ -146,87 +87,13 @@ def _batch_loss(net: OcclusionNet, batch: dict, config: TrainConfig, cw: tuple[f
     return total, parts
 
 
-@torch.no_grad()
-def predict_set(net: OcclusionNet, dataset: OcclusionTrainingSet, device, batch_size: int = 128) -> dict:
-    """Predictions and targets over a (fixed) dataset."""
-    net.eval()
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=0)
-    keys = ("occluded", "occluders", "parts", "coverage")
-    preds: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    targets: dict[str, list[np.ndarray]] = {"occluded": [], "types": [], "map": [], "measure_w": []}
-    for batch in loader:
-        out = net(batch["image"].to(device).float())
-        for k in keys:
-            preds[k].append(out[k].cpu().numpy())
-        for k in targets:
-            targets[k].append(batch[k].numpy())
-    p = {k: np.concatenate(v) for k, v in preds.items()}
-    t = {k: np.concatenate(v) for k, v in targets.items()}
-    tp, tc = net.measure(torch.from_numpy(t["map"]).to(device))
-    t["parts"], t["coverage"] = tp.cpu().numpy(), tc.cpu().numpy()
-    return {"pred": p, "target": t}
-
-
-def validation_metrics(real: dict | None, real_labels: list[str], synth: dict | None, synth_kinds: list[str],
-                       threshold: float = 0.5) -> dict:
-    """Validation rates with verdicts judged at ``threshold``, the operating threshold the checkpoint will carry."""
-    m: dict = {}
-    errors = []
-    if real is not None:
-        occ = real["pred"]["occluded"] >= threshold
-        labels = np.array(real_labels)
-        for name in ("mask", "clean"):
-            sel = labels == name
-            if sel.any():
-                rate = float(occ[sel].mean())
-                m[f"real_{name}_{'tpr' if name != 'clean' else 'fpr'}"] = rate
-                errors.append(1 - rate if name != "clean" else rate)
-        for name in sorted(set(real_labels) - {"mask", "clean"}):
-            sel = labels == name
-            m[f"real_{name}_occluded_rate"] = float(occ[sel].mean())
-        truth = real["target"]["occluded"] >= 0.5
-        if truth.any() and (~truth).any():  # threshold-free: the operating threshold is picked after training
-            from ..evaluate.metrics import roc_auc
-
-            auc = roc_auc(truth.astype(int), real["pred"]["occluded"])
-            assert auc is not None  # both classes are present
-            m["real_auc"] = float(auc)
-        other_pos = truth & (labels != "mask")
-        if other_pos.any():  # real occlusions other than masks (hands, sunglasses, objects): rare but the point
-            m["real_other_tpr"] = float(occ[other_pos].mean())
-            errors.append(1 - m["real_other_tpr"])
-    if synth is not None:
-        occ = synth["pred"]["occluded"] >= threshold
-        truth = synth["target"]["occluded"] >= 0.5
-        kinds = np.array(synth_kinds)
-        for kind in sorted(set(synth_kinds)):
-            sel = kinds == kind
-            m[f"synth_{kind}_occluded_rate"] = float(occ[sel].mean())
-        pos, neg = truth, ~truth
-        if pos.any():
-            m["synth_tpr"] = float(occ[pos].mean())
-            errors.append(1 - m["synth_tpr"])
-        if neg.any():
-            m["synth_fpr"] = float(occ[neg].mean())
-            errors.append(m["synth_fpr"])
-        m["synth_coverage_mae"] = float(np.abs(synth["pred"]["coverage"] - synth["target"]["coverage"]).mean())
-        pp, tp = synth["pred"]["parts"] >= 0.3, synth["target"]["parts"] >= 0.3
-        f1s = []
-        for j in range(pp.shape[1]):
-            tpos = (pp[:, j] & tp[:, j]).sum()
-            denom = pp[:, j].sum() + tp[:, j].sum()
-            f1s.append(2 * tpos / denom if denom else 1.0)
-        m["synth_parts_f1"] = float(np.mean(f1s))
-    m["val_error"] = float(np.mean(errors)) + m.get("synth_coverage_mae", 0.0) if errors else float("nan")
-    return m
-
-
 def _check_files(config: TrainConfig) -> None:
     for key in ("init", "teacher", "resume"):  # fail before any data is read
         value = getattr(config, key)
         if value and not Path(value).is_file():
-            raise ValueError(f"config: {key}={value!r}: no such file (a checkpoint from `faceocc train` or a faceocc "
-                             f"ONNX model)")
+            raise ValueError(
+                f"config: {key}={value!r}: no such file (a checkpoint from `faceocc train` or a faceocc ONNX model)"
+            )
 
 
 def _load_teacher(config: TrainConfig, device, log):
@@ -253,11 +120,21 @@ def _training_set(config: TrainConfig, faces: dict[str, FaceSet], library, teach
 
         transplants = RealOccluders.from_faces(faces["train"], OcclusionModel(config.transplant_model))
         log(f"real occluders to transplant: {len(transplants)} (cut out by {config.transplant_model}'s occlusion map)")
-    train_set = OcclusionTrainingSet(faces["train"], library, config.synth_prob, config.synth_on_occluded,
-                                     config.pseudo_mask_map, seed=config.seed, synth_weights=weights,
-                                     output_size=config.input_size, hand_weights=config.hand_pose_weights or None,
-                                     transplants=transplants, transplant_prob=config.transplant_prob,
-                                     boundary_weight=config.boundary_weight, boundary_coverage=config.boundary_coverage)
+    train_set = OcclusionTrainingSet(
+        faces["train"],
+        library,
+        config.synth_prob,
+        config.synth_on_occluded,
+        config.pseudo_mask_map,
+        seed=config.seed,
+        synth_weights=weights,
+        output_size=config.input_size,
+        hand_weights=config.hand_pose_weights or None,
+        transplants=transplants,
+        transplant_prob=config.transplant_prob,
+        boundary_weight=config.boundary_weight,
+        boundary_coverage=config.boundary_coverage,
+    )
     train_set.keep_full = teacher is not None and teacher.input_size != config.input_size
     return train_set
 
@@ -268,15 +145,24 @@ def _validation_sets(config: TrainConfig, faces: dict[str, FaceSet], library):
     if val_faces is None:
         return None, None, None
     size = config.input_size
-    real_val = OcclusionTrainingSet(val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True,
-                                    output_size=size)
+    real_val = OcclusionTrainingSet(
+        val_faces, None, 0.0, 0.0, config.pseudo_mask_map, augment_strength=0.0, fixed=True, output_size=size
+    )
     clean_idx = [i for i, lab in enumerate(val_faces.labels) if lab == "clean"]
     if library is None or config.val_synth <= 0 or not clean_idx:
         return real_val, None, None
     rng = np.random.default_rng(config.seed)
     pick = rng.choice(clean_idx, size=min(config.val_synth, len(clean_idx)), replace=len(clean_idx) < config.val_synth)
-    synth_val = OcclusionTrainingSet(val_faces.subset(pick), library, 0.8, 0.0, augment_strength=0.0, fixed=True,
-                                     seed=config.seed + 1, output_size=size)
+    synth_val = OcclusionTrainingSet(
+        val_faces.subset(pick),
+        library,
+        0.8,
+        0.0,
+        augment_strength=0.0,
+        fixed=True,
+        seed=config.seed + 1,
+        output_size=size,
+    )
     return real_val, synth_val, [synth_val.sample(i)["kind"] for i in range(len(synth_val))]
 
 
@@ -292,13 +178,23 @@ def _class_weights(config: TrainConfig, faces: dict[str, FaceSet], train_set: Oc
 def _loader(config: TrainConfig, faces: dict[str, FaceSet], train_set: OcclusionTrainingSet) -> DataLoader:
     sw = sampling_weights(faces["train"].labels, config.sampling)
     if sw is not None:
-        sampler = WeightedRandomSampler(torch.from_numpy(sw[0]),  # type: ignore[arg-type]  # it takes a tensor
-                                        num_samples=sw[1], replacement=True,
-                                        generator=torch.Generator().manual_seed(config.seed))
-        return DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                          drop_last=True)
-    return DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.workers, drop_last=True,
-                      generator=torch.Generator().manual_seed(config.seed))
+        sampler = WeightedRandomSampler(
+            torch.from_numpy(sw[0]),  # type: ignore[arg-type]  # it takes a tensor
+            num_samples=sw[1],
+            replacement=True,
+            generator=torch.Generator().manual_seed(config.seed),
+        )
+        return DataLoader(
+            train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers, drop_last=True
+        )
+    return DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        num_workers=config.workers,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
 
 
 def _optimiser(net, config: TrainConfig, steps_per_epoch: int):
@@ -306,14 +202,20 @@ def _optimiser(net, config: TrainConfig, steps_per_epoch: int):
     total_steps = max(1, steps_per_epoch * config.epochs)
     warmup = max(1, int(config.warmup_epochs * steps_per_epoch))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps))))
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total_steps)))
+    )
     return optimizer, scheduler
 
 
 def _start(config: TrainConfig, net, optimizer, scheduler, faces: dict[str, FaceSet], log) -> dict:
     """Initial weights (``init``) or the resumed state (``resume``): start epoch, best so far, history, threshold."""
-    state = {"start_epoch": 0, "best": float("inf"), "best_epoch": -1, "history": [],
-             "threshold": config.threshold if config.threshold is not None else 0.5}
+    state = {
+        "start_epoch": 0,
+        "best": float("inf"),
+        "best_epoch": -1,
+        "history": [],
+        "threshold": config.threshold if config.threshold is not None else 0.5,
+    }
     if config.init and not config.resume:
         from .export import load_checkpoint
 
@@ -323,16 +225,26 @@ def _start(config: TrainConfig, net, optimizer, scheduler, faces: dict[str, Face
         if config.threshold is None:
             state["threshold"] = float(init.get("threshold", 0.5))
         loaded, skipped = load_matching_weights(net, init["model"])
-        log(f"weights initialised from {config.init}: {loaded} tensors"
-            + (f"; {len(skipped)} left at their initial values (not in the checkpoint or another shape): "
-               f"{', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''}" if skipped else ""))
+        log(
+            f"weights initialised from {config.init}: {loaded} tensors"
+            + (
+                f"; {len(skipped)} left at their initial values (not in the checkpoint or another shape): "
+                f"{', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''}"
+                if skipped
+                else ""
+            )
+        )
     if config.resume:
         ckpt = torch.load(config.resume, map_location="cpu", weights_only=False)
         net.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        state.update(start_epoch=ckpt["epoch"] + 1, best=ckpt.get("best", state["best"]),
-                     best_epoch=ckpt.get("best_epoch", -1), history=ckpt.get("history", []))
+        state.update(
+            start_epoch=ckpt["epoch"] + 1,
+            best=ckpt.get("best", state["best"]),
+            best_epoch=ckpt.get("best_epoch", -1),
+            history=ckpt.get("history", []),
+        )
         if config.threshold is None:
             state["threshold"] = float(ckpt.get("threshold", state["threshold"]))
         log(f"resumed from {config.resume} at epoch {state['start_epoch']}")
@@ -350,8 +262,9 @@ def _tensorboard(config: TrainConfig, out: Path):
         return None
 
 
-def _train_epoch(net, loader, optimizer, scheduler, config: TrainConfig, cw, teacher, device, steps: int,
-                 desc: str) -> dict[str, float]:
+def _train_epoch(
+    net, loader, optimizer, scheduler, config: TrainConfig, cw, teacher, device, steps: int, desc: str
+) -> dict[str, float]:
     """One epoch of ``steps`` batches; returns the summed loss terms."""
     from tqdm import tqdm
 
@@ -398,7 +311,59 @@ def _save(out: Path, ckpt: dict, improved: bool, keep_epochs: bool, epoch: int) 
         torch.save(weights_only, out / f"epoch_{epoch + 1:02d}.ckpt")
 
 
-def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=None, val_library=None, log=print) -> dict:
+def _occluder_library(config: TrainConfig):
+    """The occluder folder's train split, or procedural occluders only when there is no folder."""
+    from ..synthesis import OccluderLibrary
+
+    if config.occluders:
+        return OccluderLibrary.from_folder(config.occluders, split="train")
+    return OccluderLibrary.procedural(seed=config.seed)
+
+
+def _validate(net, real_val, synth_val, synth_kinds, device, threshold: float) -> dict:
+    real_pred = predict_set(net, real_val, device) if real_val is not None else None
+    synth_pred = predict_set(net, synth_val, device) if synth_val is not None else None
+    labels = real_val.faces.labels if real_val is not None else []
+    return validation_metrics(real_pred, labels, synth_pred, synth_kinds or [], threshold)
+
+
+def _checkpoint_info(config: TrainConfig, net, row: dict, threshold: float, provenance: dict) -> dict:
+    """What a checkpoint says about the model beside its weights (export copies it into the ONNX metadata)."""
+    return {
+        "config": config.to_dict(),
+        "input_size": config.input_size,
+        "arch": net.arch,
+        "metrics": row,
+        "threshold": threshold,
+        "provenance": provenance,
+    }
+
+
+def _network(config: TrainConfig) -> OcclusionNet:
+    return OcclusionNet(
+        config.input_size,
+        pretrained=config.pretrained,
+        dropout=config.dropout,
+        drop_blocks=tuple(config.drop_blocks),
+        head_conv=config.head_conv,
+    )
+
+
+def _write_summary(out: Path, best_epoch: int, best: float, history: list) -> dict:
+    summary = {
+        "best_epoch": best_epoch,
+        "best_score": best,
+        "epochs_run": len(history),
+        "out": str(out),
+        "final": history[-1] if history else {},
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    return summary
+
+
+def train(
+    config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=None, val_library=None, log=print
+) -> dict:
     """Train a model; returns the summary (best epoch and metrics). Files go to ``config.out``."""
     _check_files(config)
     seed_everything(config.seed)
@@ -411,23 +376,20 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
         faces = load_faces(config, log)
     if "train" not in faces:
         raise ValueError("the dataset has no training faces (split column 'train', or no split column)")
-    if library is None:  # no occluder folder: procedural occluders only
-        from ..synthesis import OccluderLibrary
-
-        library = (OccluderLibrary.from_folder(config.occluders, split="train") if config.occluders
-                   else OccluderLibrary.procedural(seed=config.seed))
-        val_library = library
+    if library is None:
+        library = val_library = _occluder_library(config)
     device = _device(config)
     teacher = _load_teacher(config, device, log)
     train_set = _training_set(config, faces, library, teacher, log)
     real_val, synth_val, synth_kinds = _validation_sets(config, faces, val_library or library)
     cw, pos_frac = _class_weights(config, faces, train_set)
-    log(f"training faces: {len(train_set)} ({dict(zip(*np.unique(faces['train'].labels, return_counts=True)))}); "
-        f"estimated occluded fraction {pos_frac:.2f}; class weights {cw[0]:.2f}/{cw[1]:.2f}; device {device}")
+    log(
+        f"training faces: {len(train_set)} ({dict(zip(*np.unique(faces['train'].labels, return_counts=True)))}); "
+        f"estimated occluded fraction {pos_frac:.2f}; class weights {cw[0]:.2f}/{cw[1]:.2f}; device {device}"
+    )
     loader = _loader(config, faces, train_set)
     steps = len(loader) if config.max_steps_per_epoch <= 0 else min(len(loader), config.max_steps_per_epoch)
-    net = OcclusionNet(config.input_size, pretrained=config.pretrained, dropout=config.dropout,
-                       drop_blocks=tuple(config.drop_blocks), head_conv=config.head_conv).to(device)
+    net = _network(config).to(device)
     optimizer, scheduler = _optimiser(net, config, steps)
     from .export import provenance
 
@@ -438,31 +400,39 @@ def train(config: TrainConfig, faces: dict[str, FaceSet] | None = None, library=
     for epoch in range(state["start_epoch"], config.epochs):
         train_set.epoch = epoch
         t0 = time.time()
-        sums = _train_epoch(net, loader, optimizer, scheduler, config, cw, teacher, device, steps,
-                            f"epoch {epoch + 1}/{config.epochs}")
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(1, steps) for k, v in sums.items()},
-               "lr": optimizer.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
-        real_pred = predict_set(net, real_val, device) if real_val is not None else None
-        synth_pred = predict_set(net, synth_val, device) if synth_val is not None else None
-        row.update(validation_metrics(real_pred, real_val.faces.labels if real_val else [], synth_pred, synth_kinds or [],
-                                      state["threshold"]))
+        sums = _train_epoch(
+            net, loader, optimizer, scheduler, config, cw, teacher, device, steps, f"epoch {epoch + 1}/{config.epochs}"
+        )
+        row = {
+            "epoch": epoch + 1,
+            **{f"train_{k}": v / max(1, steps) for k, v in sums.items()},
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(time.time() - t0, 1),
+        }
+        row.update(_validate(net, real_val, synth_val, synth_kinds, device, state["threshold"]))
         history.append(row)
         _log_row(row, out / "metrics.csv", writer, epoch)
         score = row["val_error"] if not math.isnan(row["val_error"]) else row["train_loss"]
         improved = score < best
         best, best_epoch, stale = (score, epoch + 1, 0) if improved else (best, best_epoch, stale + 1)
-        ckpt = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "epoch": epoch, "best": best, "best_epoch": best_epoch, "history": history, "config": config.to_dict(),
-                "input_size": config.input_size, "arch": net.arch, "metrics": row, "threshold": state["threshold"],
-                "provenance": run_provenance}
+        ckpt = {
+            "model": net.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "epoch": epoch,
+            "best": best,
+            "best_epoch": best_epoch,
+            "history": history,
+            **_checkpoint_info(config, net, row, state["threshold"], run_provenance),
+        }
         _save(out, ckpt, improved, config.keep_epochs, epoch)
-        log(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""))
+        log(
+            " ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+            + (" *" if improved else "")
+        )
         if config.early_stopping and stale >= config.early_stopping:
             log(f"early stopping: no improvement for {stale} epochs")
             break
     if writer is not None:
         writer.close()
-    summary = {"best_epoch": best_epoch, "best_score": best, "epochs_run": len(history), "out": str(out),
-               "final": history[-1] if history else {}}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    return summary
+    return _write_summary(out, best_epoch, best, history)

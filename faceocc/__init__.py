@@ -5,7 +5,7 @@
 >>> [(f.occluded, f.occluder, f.coverage, f.advice) for f in result.faces]
 """
 
-__version__ = "0.7.0"
+__version__ = "0.8.0"
 
 from .detection import DetectorOptions, FaceDetector  # noqa: E402
 from .io import InputError  # noqa: E402
@@ -14,5 +14,16 @@ from .pipeline import Analyzer, AnalyzerOptions  # noqa: E402
 from .policy import PolicyOptions  # noqa: E402
 from .schema import FaceResult, ImageResult  # noqa: E402
 
-__all__ = ["Analyzer", "AnalyzerOptions", "DetectorOptions", "FaceDetector", "FaceResult", "ImageResult", "InputError",
-           "ModelError", "OcclusionModel", "PolicyOptions", "__version__"]
+__all__ = [
+    "Analyzer",
+    "AnalyzerOptions",
+    "DetectorOptions",
+    "FaceDetector",
+    "FaceResult",
+    "ImageResult",
+    "InputError",
+    "ModelError",
+    "OcclusionModel",
+    "PolicyOptions",
+    "__version__",
+]

@@ -94,7 +94,9 @@ class DetectorOptions:
         if self.smallest_face is not None and self.smallest_face < 1:
             raise ValueError(f"smallest_face must be at least 1 pixel, got {self.smallest_face}")
         if self.tile_side < 2 * TILE_OVERLAP or self.tile_side % 32:
-            raise ValueError(f"tile_side must be a multiple of 32 and at least {2 * TILE_OVERLAP}, got {self.tile_side}")
+            raise ValueError(
+                f"tile_side must be a multiple of 32 and at least {2 * TILE_OVERLAP}, got {self.tile_side}"
+            )
         if self.max_pass_side < self.tile_side:
             raise ValueError(f"max_pass_side must be at least tile_side ({self.tile_side}), got {self.max_pass_side}")
         if self.min_face_size < 0:
@@ -169,8 +171,9 @@ class FaceDetector:
     >>> detector.plan(4000, 3000)            # the passes a 4000 x 3000 photo gets, and the smallest face found
     """
 
-    def __init__(self, options: DetectorOptions | None = None, model_path: str | Path | None = None,
-                 device: str = "auto"):
+    def __init__(
+        self, options: DetectorOptions | None = None, model_path: str | Path | None = None, device: str = "auto"
+    ):
         self.options = options or DetectorOptions()
         self.model_path = Path(model_path) if model_path else DETECTOR_PATH
         self.session = create_session(self.model_path, threads=self.options.threads, device=device)
@@ -208,8 +211,9 @@ class FaceDetector:
         return len(_tile_spans(width, self.options.tile_side)) * len(_tile_spans(height, self.options.tile_side))
 
     # -- detection ----------------------------------------------------------------------------------------
-    def detect(self, image: np.ndarray, original_size: tuple[int, int] | None = None,
-               input_scale: float | None = None) -> list[Detection]:
+    def detect(
+        self, image: np.ndarray, original_size: tuple[int, int] | None = None, input_scale: float | None = None
+    ) -> list[Detection]:
         """Detect faces in an RGB image (HxWx3 uint8; grayscale, RGBA and 16-bit are converted).
 
         ``image`` may be a reduced copy of a photo of ``original_size`` (width, height) pixels, e.g. a JPEG decoded
@@ -283,7 +287,7 @@ class FaceDetector:
         margin, parts = 4, []
         for y, th in _tile_spans(height, self.options.tile_side):
             for x, tw in _tile_spans(width, self.options.tile_side):
-                tile = level[y:y + th, x:x + tw]
+                tile = level[y : y + th, x : x + tw]
                 boxes, scores, points = self._network(tile)
                 cut = np.zeros(len(boxes), bool)
                 if x > 0:

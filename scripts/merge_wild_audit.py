@@ -21,16 +21,9 @@ import argparse
 import csv
 import sys
 
-TYPES = {
-    "hand": "hand",
-    "sunglasses": "sunglasses",
-    "mask": "mask",
-    "eyeglasses": "eyeglasses",
-    "object": "other",
-    "hair": "other",
-    "border": "other",
-    "other": "other",
-}
+from faceocc.evaluate.wild import TYPE_TO_FACEOCC
+
+TYPES = TYPE_TO_FACEOCC  # wild label types -> faceocc types, defined once in faceocc.evaluate.wild
 
 
 def _read(paths: list[str]) -> dict[tuple[int, int], dict]:

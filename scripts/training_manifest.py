@@ -22,17 +22,9 @@ import csv
 import os
 import sys
 
-#: wild label types (test_labels.csv / val_labels.csv) -> faceocc label names
-WILD_TYPES = {
-    "hand": "hand",
-    "sunglasses": "sunglasses",
-    "mask": "mask",
-    "eyeglasses": "eyeglasses",
-    "object": "other",
-    "hair": "other",
-    "border": "other",
-    "other": "other",
-}
+from faceocc.evaluate.wild import TYPE_TO_FACEOCC
+
+WILD_TYPES = TYPE_TO_FACEOCC  # wild label types -> faceocc types, defined once in faceocc.evaluate.wild
 
 
 def wild_label(occluded: str, types: str) -> str:

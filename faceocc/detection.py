@@ -7,6 +7,10 @@ inputs work, and so that the detection scale follows the photo: by default faces
 64 px are found in a photo of any size (half resolution, tiles for large photos, coarser
 passes for large faces); ``DetectorOptions.fast()`` (one 320 px pass) is the old default.
 
+Where RetinaFace finds no face, a fallback looks again (``DetectorOptions.fallback``, automatic mode): RetinaFace
+on a larger and a mirrored copy, then CenterFace (``faceocc.centerface``, MIT, also shipped here), a second network
+that finds masked faces RetinaFace misses. Measured on masked photos (``benchmarks/masked_detection.py``).
+
 Landmark order (image coordinates): right eye of the person (image left),
 left eye of the person (image right), nose tip, right mouth corner, left mouth corner.
 """
@@ -21,6 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .centerface import CenterFace
+from .fallback import fallback_search
 from .io import to_rgb_uint8
 from .runtime import create_session
 
@@ -48,6 +54,11 @@ DEFAULT_SMALLEST_FACE = 2 * DETECT_PX
 #: Tiles overlap by this many input pixels: faces up to ``TILE_OVERLAP - 8`` px lie whole in some tile; larger ones
 #: are left to the next coarser pass, which is chosen so that it finds them.
 TILE_OVERLAP = 160
+#: ``DetectorOptions.fallback``: "none"; "tta" (RetinaFace again on mirrored and, for small photos, enlarged copies);
+#: "centerface" (the same, then CenterFace; the automatic mode's default). See :meth:`FaceDetector.fallback_passes`.
+FALLBACKS = ("none", "tta", "centerface")
+#: The fallback enlarges small photos (searched at full resolution first) this many times.
+FALLBACK_UPSCALE = 2.0
 
 
 @dataclass
@@ -70,6 +81,19 @@ class DetectorOptions:
         (the policy can still flag small faces that pass as "not assessable").
     max_faces: keep at most this many faces, largest first (0: no limit).
     threads: onnxruntime intra-op threads (0: onnxruntime's default).
+    fallback: what runs where RetinaFace finds no face (masked, dark, small or cut-off faces; measured by
+        ``benchmarks/masked_detection.py``): "centerface" runs RetinaFace again on a mirrored copy (small photos:
+        also enlarged ``FALLBACK_UPSCALE`` times, plain and mirrored; see :meth:`FaceDetector.fallback_passes`), then
+        CenterFace on the photo at up to ``fallback_side`` px; "tta" only the RetinaFace passes; "none" nothing.
+        None (default): "centerface" in the automatic mode, "none" in the fixed (fast) mode, which stays as it was
+        (see :attr:`fallback_mode`). Faces found so are ordinary detections (box, score, 5 landmarks in photo
+        pixels); a CenterFace face carries CenterFace's own score (at least ``fallback_threshold``, often below
+        ``score_threshold``). Photos where RetinaFace finds a face pay nothing.
+    fallback_below: the fallback also runs where RetinaFace's best face (of ``min_face_size`` px or more) scores
+        below this (0, default: only where it finds none; faces it found stay, merged with the fallback's by NMS).
+    fallback_threshold: the least CenterFace score that counts as a face (0.3: no false face on 500 face-free
+        images, textures and occluder cut-outs, in the benchmark).
+    fallback_side: the longest side of the fallback's passes, in network pixels (bounds its cost on large photos).
     """
 
     score_threshold: float = 0.6
@@ -81,6 +105,10 @@ class DetectorOptions:
     min_face_size: int = 10
     max_faces: int = 0
     threads: int = 0
+    fallback: str | None = None
+    fallback_below: float = 0.0
+    fallback_threshold: float = 0.3
+    fallback_side: int = 640
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:
@@ -101,6 +129,14 @@ class DetectorOptions:
             raise ValueError(f"max_pass_side must be at least tile_side ({self.tile_side}), got {self.max_pass_side}")
         if self.min_face_size < 0:
             raise ValueError(f"min_face_size must be >= 0, got {self.min_face_size}")
+        if self.fallback is not None and self.fallback not in FALLBACKS:
+            raise ValueError(f"fallback must be one of {', '.join(FALLBACKS)}, got {self.fallback!r}")
+        if not 0.0 <= self.fallback_below <= 1.0:
+            raise ValueError(f"fallback_below must be within [0, 1], got {self.fallback_below}")
+        if not 0.0 < self.fallback_threshold <= 1.0:
+            raise ValueError(f"fallback_threshold must be within (0, 1], got {self.fallback_threshold}")
+        if self.fallback_side < 32:
+            raise ValueError(f"fallback_side must be at least 32 pixels, got {self.fallback_side}")
 
     @classmethod
     def fast(cls, **kwargs) -> DetectorOptions:
@@ -110,6 +146,13 @@ class DetectorOptions:
     @property
     def automatic(self) -> bool:
         return self.max_side is None
+
+    @property
+    def fallback_mode(self) -> str:
+        """The fallback in effect: ``fallback``, or for None "centerface" (automatic mode) or "none" (fixed mode)."""
+        if self.fallback is not None:
+            return self.fallback
+        return "centerface" if self.automatic else "none"
 
 
 @dataclass
@@ -176,13 +219,18 @@ class FaceDetector:
     ):
         self.options = options or DetectorOptions()
         self.model_path = Path(model_path) if model_path else DETECTOR_PATH
+        self.device = device
         self.session = create_session(self.model_path, threads=self.options.threads, device=device)
         self.input_name = self.session.get_inputs()[0].name
+        self._centerface: CenterFace | None = None  # made on first use
+        #: How many ``detect`` calls ran the fallback (benchmarks read it).
+        self.fallback_runs = 0
 
     # -- which scales -------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the onnxruntime session."""
+        """Release the onnxruntime sessions."""
         self.session = None
+        self._centerface = None
 
     def plan(self, width: int, height: int) -> ScalePlan:
         """The passes a ``width`` x ``height`` photo gets (finest first) and the smallest face they find.
@@ -218,7 +266,8 @@ class FaceDetector:
 
         ``image`` may be a reduced copy of a photo of ``original_size`` (width, height) pixels, e.g. a JPEG decoded
         at 1/2, 1/4 or 1/8 (``input_scale``; default: the ratio of the widths): the passes are planned for the
-        photo and the boxes and landmarks are returned in its pixels.
+        photo and the boxes and landmarks are returned in its pixels. Where RetinaFace finds no face, the fallback
+        (``DetectorOptions.fallback``) looks again.
         """
         rgb = to_rgb_uint8(np.asarray(image))
         height, width = rgb.shape[:2]
@@ -227,6 +276,17 @@ class FaceDetector:
         ow, oh = original_size or (width, height)
         cx, cy = (input_scale, input_scale) if input_scale else (width / ow, height / oh)
         plan = self.plan(ow, oh)
+        boxes, scores, points = self._retinaface(rgb, (ow, oh), cx, cy, plan)
+        if self._wants_fallback(boxes, scores):
+            extra = self._fallback(rgb, (ow, oh))
+            boxes, scores, points = (np.concatenate(parts) for parts in zip((boxes, scores, points), *extra))
+            boxes, scores, points = _merge(boxes, scores, points, self.options.nms_threshold)
+        return self._finish(boxes, scores, points, (ow, oh))
+
+    def _retinaface(self, rgb: np.ndarray, size: tuple[int, int], cx: float, cy: float, plan: ScalePlan):
+        """The planned RetinaFace passes over ``rgb`` (the photo of ``size`` at ``cx`` x ``cy``): boxes, scores and
+        landmarks in photo pixels."""
+        ow, oh = size
         if not self.options.automatic:  # the fixed (fast) mode, exactly as before
             scale = plan.scales[0]
             small = rgb
@@ -236,7 +296,7 @@ class FaceDetector:
             else:
                 scale = cx
             boxes, scores, points = self._network(small)
-            return self._finish(boxes / scale, scores, points / scale, (ow, oh))
+            return boxes / scale, scores, points / scale
         found = []
         level = rgb
         for i, scale in enumerate(plan.scales):  # finest first; each level is made from the one before
@@ -250,7 +310,41 @@ class FaceDetector:
         boxes, scores, points = (np.concatenate(parts) for parts in zip(*found))
         if len(plan.scales) > 1 or plan.tiles[0] > 1:
             boxes, scores, points = _merge(boxes, scores, points, self.options.nms_threshold)
-        return self._finish(boxes, scores, points, (ow, oh))
+        return boxes, scores, points
+
+    # -- the fallback -------------------------------------------------------------------------------------
+    def _wants_fallback(self, boxes: np.ndarray, scores: np.ndarray) -> bool:
+        """No RetinaFace face of ``min_face_size`` px or more (scoring ``fallback_below`` or more)."""
+        o = self.options
+        if o.fallback_mode == "none":
+            return False
+        sizes = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        return not np.any(scores[sizes >= o.min_face_size] >= max(o.fallback_below, 1e-9))
+
+    def fallback_passes(self, width: int, height: int) -> tuple[list[tuple[float, bool]], float | None]:
+        """The fallback's RetinaFace passes for a ``width`` x ``height`` photo, as (scale, mirrored), and the scale of
+        its CenterFace pass (None for "tta"). A photo the first search saw at full resolution and that fits
+        ``fallback_side`` when enlarged ``FALLBACK_UPSCALE`` times is searched enlarged, enlarged and mirrored, and
+        mirrored; any other photo mirrored at the first search's finest scale (at most ``fallback_side`` px).
+        Enlarging larger photos found false faces in textures (``benchmarks/masked_detection.py``)."""
+        o = self.options
+        longest = max(width, height, 1)
+        finest = min(self.plan(width, height).scales[0], o.fallback_side / longest)
+        centerface = min(1.0, o.fallback_side / longest) if o.fallback_mode == "centerface" else None
+        if finest >= 1.0 - 1e-6 and FALLBACK_UPSCALE * longest <= o.fallback_side:
+            return [(FALLBACK_UPSCALE, False), (FALLBACK_UPSCALE, True), (1.0, True)], centerface
+        return [(finest, True)], centerface
+
+    def _fallback(self, rgb: np.ndarray, size: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The fallback's faces, pass by pass, in photo pixels (:meth:`fallback_passes`)."""
+        self.fallback_runs += 1
+        passes, centerface_scale = self.fallback_passes(*size)
+        centerface = None
+        if centerface_scale is not None:
+            if self._centerface is None:
+                self._centerface = CenterFace(threads=self.options.threads, device=self.device)
+            centerface = (self._centerface, centerface_scale, self.options.fallback_threshold)
+        return fallback_search(rgb, size, passes, self._network, centerface)
 
     def _network(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One network pass: boxes (N x 4), scores (N,) and landmarks (N x 5 x 2) in ``small``'s pixels, after NMS."""

@@ -5,13 +5,18 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 
 from .bench_env import STAGES, environment, load_average
 from .bench_photos import encode_jpeg, group_photo, test_photo, textured_background
 
-SCALE_MODES = {"default": {}, "fast": {"max_side": 320}, "smallest 32": {"smallest_face": 32}}
+SCALE_MODES: dict[str, dict[str, Any]] = {
+    "default": {},
+    "fast": {"max_side": 320},
+    "smallest 32": {"smallest_face": 32},
+}
 
 
 def scale_cases(quick: bool = False) -> list[dict]:

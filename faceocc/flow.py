@@ -119,24 +119,8 @@ class LandmarkFlow:
             return False
         before, after = self._crop(self.previous, window), self._crop(self._current(), window)
         p0 = ((track.points - [x0, y0]) * s).astype(np.float32).reshape(-1, 1, 2)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(
-            before,
-            after,
-            p0,
-            None,
-            winSize=_WIN,  # type: ignore[call-overload]
-            maxLevel=_LEVELS,
-            criteria=_CRITERIA,
-        )
-        back, st2, _ = cv2.calcOpticalFlowPyrLK(
-            after,
-            before,
-            p1,
-            None,
-            winSize=_WIN,  # type: ignore[call-overload]
-            maxLevel=_LEVELS,
-            criteria=_CRITERIA,
-        )
+        p1, st1 = _lucas_kanade(before, after, p0)
+        back, st2 = _lucas_kanade(after, before, p1)  # and back again: points that do not return are lost
         fb = np.linalg.norm((back - p0).reshape(-1, 2), axis=1)
         good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < _FB_ERROR)
         return self._move(track, p0.reshape(-1, 2), p1.reshape(-1, 2), good, window)
@@ -166,3 +150,17 @@ class LandmarkFlow:
         kept = after[good][inliers] / s + origin
         track.points = kept.astype(np.float32) if len(kept) >= MIN_POINTS else self._corners(track)
         return True
+
+
+def _lucas_kanade(before: np.ndarray, after: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pyramidal Lucas-Kanade flow of ``points`` (N x 1 x 2) from ``before`` to ``after``: (new points, found)."""
+    moved, found, _ = cv2.calcOpticalFlowPyrLK(
+        before,
+        after,
+        points,
+        None,
+        winSize=_WIN,  # type: ignore[call-overload]
+        maxLevel=_LEVELS,
+        criteria=_CRITERIA,
+    )
+    return moved, found

@@ -112,10 +112,13 @@ class _Job:
     errors: list = field(default_factory=list)
     searched: set = field(default_factory=set)
     runs: list = field(default_factory=list)  # the VideoRun of every video
+    report: Any = None  # the BatchReport of --report
 
     def record(self, result, flush: bool = False) -> None:
         """Write one record and count it."""
         self.outputs.write(result, self.include_map, flush)
+        if self.report is not None:
+            self.report.add(result)
         if result.error:
             self.errors.append(result.error)
         else:
@@ -154,6 +157,30 @@ def _count_and_save(result, stats: Counter, searched: set, crops: Path | None, a
 
         image = draw_result(result.image, result)[:, :, ::-1]
         cv2.imwrite(str(unique_path(annotate / f"{_safe_stem(result)}.jpg")), image)
+
+
+def open_report(folder: Path | None, analyzer) -> Any:
+    """The :class:`faceocc.batch_report.BatchReport` of ``--report`` (None without it); a folder that cannot be
+    made fails with exit code 2."""
+    if folder is None:
+        return None
+    from ..batch_report import BatchReport
+
+    try:
+        return BatchReport(folder, threshold=analyzer.options.policy.threshold(analyzer.model.threshold))
+    except OSError as exc:
+        fail(f"--report {folder}: cannot write the report there ({exc})")
+
+
+def finish_report(report, quiet: bool = False) -> None:
+    """Write the report's page and chart and say where they went."""
+    if report is not None:
+        for line in report.write().lines():
+            if not quiet:
+                typer.echo(line, err=True)
+
+
+REPORT_HELP = "Write an HTML report here: counts, a contact sheet of the faces, a sortable table, errors, a chart."
 
 
 def _searched_line(sizes: set[int]) -> str:
@@ -314,6 +341,7 @@ def analyze(
     camera: int | None = typer.Option(None, "--camera", min=0, help="Analyse this webcam (as input camera:N)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     include_map: bool = typer.Option(False, "--include-map", help="Add each face's occlusion map to the JSON."),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     threads: int = options.threads(),
     quiet: bool = options.quiet("No progress bar or summary."),
 ):
@@ -337,7 +365,7 @@ def analyze(
         min_face,
         eyeglasses_occlude,
         threads,
-        keep_crops=crops is not None,
+        keep_crops=crops is not None or report is not None,
         keep_images=annotate is not None,
         keep_maps=annotate is not None or include_map,
         smallest_face=smallest_face,
@@ -347,6 +375,7 @@ def analyze(
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(analyzer, _Outputs.open(jsonl, csv_out), every_n, fps, video, include_map, quiet, crops, annotate)
+    job.report = open_report(report, analyzer)
     try:
         _analyze_inputs(job, files, streams, missing)
     except KeyboardInterrupt:
@@ -354,6 +383,7 @@ def analyze(
     finally:
         job.outputs.close()
     _write_tracks(job, tracks, tracks_csv)
+    finish_report(job.report, quiet)
     if not quiet:
         _print_summary(job)
     if job.errors:
@@ -397,6 +427,7 @@ def sort(
     min_face: int = options.min_face("Faces smaller than this go to 'not_assessable'."),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
     crop_size: int = typer.Option(224, help="Side of the saved face crops (pixels)."),
+    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
 ):
     """Sort faces into OUTDIR/<class>/ folders: clean, eyeglasses, mask, sunglasses, hand, other, not_assessable,
     no_face.
@@ -404,6 +435,7 @@ def sort(
     Nothing existing is overwritten: a name that is taken gets a numbered suffix.
     """
     from ..io import expand_inputs
+    from ..schema import error_result
 
     if len(inputs) < 2:
         fail("give at least one INPUT and the OUTDIR")
@@ -414,11 +446,18 @@ def sort(
     )
     counts: Counter = Counter()
     errors = [f"{i}: {r}" for i, r in missing]
+    batch_report = open_report(report, analyzer)
     for result in analyzer.analyze_many(files):
+        if batch_report is not None:
+            batch_report.add(result)
         if result.error:
             errors.append(result.error)
             continue
         _sort_result(result, Path(outdir), whole_image, crop_size, counts)
+    if batch_report is not None:
+        for item, reason in missing:
+            batch_report.add(error_result(item, f"{item}: {reason}"))
+    finish_report(batch_report)
     sorted_counts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
     typer.echo(f"sorted: {sorted_counts}; {len(errors)} error(s)", err=True)
     for e in errors[:10]:

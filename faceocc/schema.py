@@ -8,6 +8,7 @@ so a field is added in one place.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,7 @@ FACE_FIELDS: dict[str, tuple[str, str]] = {
     "assessable": ("boolean", "false when the face is too small or its detection too uncertain"),
     "reason": ("string?", "why the face could not be assessed"),
     "track_id": ("integer?", "video frames only: the face's track (the same person from frame to frame)"),
+    "crop_file": ("string?", "the aligned crop file the command line wrote (--crops); null when none was written"),
 }
 
 
@@ -83,6 +85,7 @@ class FaceResult:
     assessable: bool = True
     reason: str | None = None
     track_id: int | None = None  # video frames only
+    crop_file: str | None = None  # the crop file ``faceocc analyze --crops`` wrote
     occlusion_map: np.ndarray | None = field(default=None, repr=False, compare=False)  # M x M, canonical frame
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)  # aligned RGB crop
     measurement: Any = field(default=None, repr=False, compare=False)  # faceocc.measurement.FaceMeasurement
@@ -109,6 +112,7 @@ class FaceResult:
         }
         if self.track_id is not None:
             d["track_id"] = self.track_id
+        d["crop_file"] = self.crop_file
         if include_map and self.occlusion_map is not None:
             d["occlusion_map"] = np.round(self.occlusion_map, 3).tolist()
         return d
@@ -131,6 +135,7 @@ class FaceResult:
             advice=" ".join(self.advice),
             reason=self.reason or "",
             track_id="" if self.track_id is None else self.track_id,
+            crop_file=self.crop_file or "",
         )
         row.update({k: _round(v) for k, v in self.occluders.items()})
         row.update({k: _round(v) for k, v in self.parts.items()})
@@ -164,6 +169,8 @@ CSV_FIELDS = [
     "advice",
     "reason",
     "error",
+    "crop_file",
+    "annotated_file",
 ]
 
 
@@ -181,6 +188,7 @@ class ImageResult:
     image: np.ndarray | None = field(default=None, repr=False)  # the decoded RGB image, when kept
     min_face_px: float | None = None  # the smallest face (shorter box side, image pixels) the detector searched for
     timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # seconds per stage
+    annotated_file: str | None = None  # the annotated copy ``faceocc analyze --annotate`` wrote
 
     @property
     def ok(self) -> bool:
@@ -200,6 +208,7 @@ class ImageResult:
             "min_face_px": None if self.min_face_px is None else int(np.ceil(self.min_face_px - 1e-6)),
             "faces": [f.to_dict(include_map) for f in self.faces],
             "error": self.error,
+            "annotated_file": self.annotated_file,
         }
         if self.frame is not None:
             d["frame"] = self.frame
@@ -207,14 +216,30 @@ class ImageResult:
         return d
 
     def to_json(self, include_map: bool = False) -> str:
-        return json.dumps(self.to_dict(include_map), ensure_ascii=False)
+        """One line of JSON that always encodes as UTF-8: a path's bytes that are not UTF-8 (lone surrogates, as
+        :func:`os.fsdecode` gives them) are written as ``\\udcXX`` escapes, so ``os.fsencode(json.loads(line)["path"])``
+        gives the file name's bytes back."""
+        return _LONE_SURROGATE.sub(_escape, json.dumps(self.to_dict(include_map), ensure_ascii=False))
 
     def csv_rows(self) -> list[dict]:
         """One CSV row per face (:data:`CSV_FIELDS`); one row without a face for an image without faces or an error."""
-        base = {"path": self.path, "frame": self.frame, "time_s": self.time_s, "error": self.error}
+        base = {
+            "path": self.path,
+            "frame": self.frame,
+            "time_s": self.time_s,
+            "error": self.error,
+            "annotated_file": self.annotated_file or "",
+        }
         if not self.faces:
             return [dict(base, face="")]
         return [dict(base, face=i, **f.csv_row()) for i, f in enumerate(self.faces)]
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _escape(match: re.Match) -> str:
+    return f"\\u{ord(match.group()):04x}"
 
 
 def error_result(path: str | None, message: str) -> ImageResult:

@@ -50,7 +50,7 @@ def test_analyze_writes_jsonl_csv_annotations_and_crops(photos, tmp_path):
     assert "corrupt.jpg" in by_name["corrupt.jpg"]["error"]
     rows = list(csv.DictReader(open(tmp_path / "faces.csv")))
     assert any(r["path"].endswith("astronaut.jpg") and r["face"] == "0" for r in rows)
-    assert (tmp_path / "ann" / "astronaut.jpg").is_file()
+    assert (tmp_path / "ann" / "astronaut_jpg.jpg").is_file()
     assert len(list((tmp_path / "crops").iterdir())) == 1
     assert "summary:" in res.output and "1 error(s)" in res.output
 
@@ -70,9 +70,8 @@ def test_missing_path_is_reported(tmp_path):
 def test_analyze_never_overwrites_outputs(photos, tmp_path):
     out = tmp_path / "results.jsonl"
     out.write_text("precious\n")
-    runner.invoke(app, ["analyze", str(photos / "astronaut.jpg"), "--jsonl", str(out), "-q"])
-    assert out.read_text() == "precious\n"
-    assert (tmp_path / "results-1.jsonl").is_file()
+    res = runner.invoke(app, ["analyze", str(photos / "astronaut.jpg"), "--jsonl", str(out), "-q"])
+    assert res.exit_code == 2 and out.read_text() == "precious\n"  # refused (tests/test_outputs.py: --overwrite)
 
 
 def test_sort_copies_without_overwriting(photos, tmp_path):

@@ -39,6 +39,7 @@ FACE_KEYS = {
     "advice",
     "assessable",
     "reason",
+    "crop_file",  # null: the server writes no crops (one schema with the command line's records)
 }
 
 

@@ -218,7 +218,7 @@ class _Bar:
         pass
 
 
-def test_cli_writes_tracks_json_and_csv_without_overwriting(sunglasses_clip, tmp_path, monkeypatch):
+def test_cli_writes_tracks_json_and_csv_and_refuses_to_overwrite(sunglasses_clip, tmp_path, monkeypatch):
     import tqdm
 
     monkeypatch.setattr(tqdm, "tqdm", _Bar)
@@ -226,6 +226,9 @@ def test_cli_writes_tracks_json_and_csv_without_overwriting(sunglasses_clip, tmp
     tracks, tracks_csv = tmp_path / "tracks.json", tmp_path / "tracks.csv"
     tracks.write_text("keep me")
     tracks_csv.write_text("keep me too")
+    res = runner.invoke(app, ["analyze", str(sunglasses_clip), "--tracks", str(tracks), "--tracks-csv", "-"])
+    assert res.exit_code == 2 and "--overwrite" in res.output  # refused before any work
+    tracks, tracks_csv = tmp_path / "tracks-1.json", tmp_path / "tracks-1.csv"
     res = runner.invoke(
         app,
         [
@@ -244,7 +247,8 @@ def test_cli_writes_tracks_json_and_csv_without_overwriting(sunglasses_clip, tmp
         ],
     )
     assert res.exit_code == 0, res.output
-    assert tracks.read_text() == "keep me" and tracks_csv.read_text() == "keep me too"
+    assert (tmp_path / "tracks.json").read_text() == "keep me"
+    assert (tmp_path / "tracks.csv").read_text() == "keep me too"
     data = json.loads((tmp_path / "tracks-1.json").read_text())
     assert [v["path"] for v in data["videos"]] == [str(sunglasses_clip)]
     (track,) = data["videos"][0]["tracks"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,11 +13,12 @@ from typing import Any
 
 import typer
 
-from ..io import unique_path
+from ..outputs import FileSaver, OutputError, check_targets, derived_stem, derived_tail, open_text, prepare_dir
 from . import options
 from .common import detection_size, fail, read_threshold_file
 
 DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
+OVERWRITE_HELP = "Replace output files that exist from before (default: refuse, or number the new file)."
 
 
 def build_analyzer(
@@ -61,38 +61,50 @@ def build_analyzer(
 
 @dataclass
 class _Outputs:
-    """Where the records go: JSON Lines (standard output without --jsonl) and CSV rows (without --csv: none)."""
+    """Where the records go: JSON Lines (standard output without --jsonl) and CSV rows (without --csv: none). A write
+    that fails raises :class:`OutputError` (the batch stops: its record stream is broken)."""
 
     out: Any
+    close_out: Any
+    jsonl: str = "standard output"
     csv_fh: Any = None
+    close_csv: Any = None
     csv_writer: Any = None
+    csv_name: str = ""
 
     @classmethod
     def open(cls, jsonl: Path | None, csv_out: Path | None) -> _Outputs:
-        out_fh = open(unique_path(jsonl), "w") if jsonl else sys.stdout
-        outputs = cls(out_fh)
+        """Open the record files (checked by :func:`faceocc.outputs.check_targets` first)."""
+        outputs = cls(*open_text(jsonl), jsonl=str(jsonl or "standard output"))
         if csv_out:
             from ..schema import CSV_FIELDS
 
-            outputs.csv_fh = open(unique_path(csv_out), "w", newline="")
+            outputs.csv_fh, outputs.close_csv = open_text(csv_out, table=True)
+            outputs.csv_name = str(csv_out)
             outputs.csv_writer = csv.DictWriter(outputs.csv_fh, fieldnames=CSV_FIELDS, extrasaction="ignore")
-            outputs.csv_writer.writeheader()
+            outputs._guard(outputs.csv_name, outputs.csv_writer.writeheader)
         return outputs
 
+    @staticmethod
+    def _guard(name: str, write) -> None:
+        try:
+            write()
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"{name}: cannot write the records ({getattr(exc, 'strerror', None) or exc})") from None
+
     def write(self, result, include_map: bool = False, flush: bool = False) -> None:
-        self.out.write(result.to_json(include_map) + "\n")
+        self._guard(self.jsonl, lambda: self.out.write(result.to_json(include_map) + "\n"))
         if self.csv_writer:
-            self.csv_writer.writerows(result.csv_rows())
+            self._guard(self.csv_name, lambda: self.csv_writer.writerows(result.csv_rows()))
         if flush:
-            self.out.flush()
+            self._guard(self.jsonl, self.out.flush)
             if self.csv_fh:
-                self.csv_fh.flush()
+                self._guard(self.csv_name, self.csv_fh.flush)
 
     def close(self) -> None:
-        if self.out is not sys.stdout:
-            self.out.close()
-        if self.csv_fh:
-            self.csv_fh.close()
+        self._guard(self.jsonl, self.close_out)
+        if self.close_csv:
+            self._guard(self.csv_name, self.close_csv)
 
 
 @dataclass
@@ -108,55 +120,60 @@ class _Job:
     quiet: bool = False
     crops: Path | None = None
     annotate: Path | None = None
+    saver: FileSaver = field(default_factory=FileSaver)
     stats: Counter = field(default_factory=Counter)
     errors: list = field(default_factory=list)
+    output_errors: list = field(default_factory=list)  # crops and annotated copies that could not be written
     searched: set = field(default_factory=set)
     runs: list = field(default_factory=list)  # the VideoRun of every video
     report: Any = None  # the BatchReport of --report
 
     def record(self, result, flush: bool = False) -> None:
-        """Write one record and count it."""
-        self.outputs.write(result, self.include_map, flush)
-        if self.report is not None:
-            self.report.add(result)
+        """Save one result's crops and annotated copy, then write its record (which names them), count it and
+        add it to the report."""
         if result.error:
             self.errors.append(result.error)
         else:
-            _count_and_save(result, self.stats, self.searched, self.crops, self.annotate)
+            _count(result, self.stats, self.searched)
+            self.output_errors += _save(result, self.saver, self.crops, self.annotate)
+        self.outputs.write(result, self.include_map, flush)
+        if self.report is not None:
+            self.report.add(result)
 
 
-def _safe_stem(result, index: int | None = None) -> str:
-    stem = Path(result.path).stem if result.path else "image"
-    if result.frame is not None:
-        stem += f"_f{result.frame:06d}"
-    if index is not None:
-        stem += f"_face{index}"
-    return stem
-
-
-def _count_and_save(result, stats: Counter, searched: set, crops: Path | None, annotate: Path | None) -> None:
-    """Count one analysed image in the summary and save its crops and annotated copy."""
+def _count(result, stats: Counter, searched: set) -> None:
+    """Count one analysed image in the summary."""
     stats["images"] += 1
     if result.min_face_px is not None:
         searched.add(int(math.ceil(result.min_face_px - 1e-6)))
-    for i, face in enumerate(result.faces):
+    for face in result.faces:
         stats["faces"] += 1
         if not face.assessable:
             stats["not assessable"] += 1
         elif face.occluded:
             stats["occluded"] += 1
             stats[f"by {face.occluder}"] += 1
+
+
+def _save(result, saver: FileSaver, crops: Path | None, annotate: Path | None) -> list[str]:
+    """Save one image's crops (``astro_bmp_face0.png``) and annotated copy (``astro_bmp.jpg``; video frames add
+    ``_f000012``), put the paths written into its record; the outputs that could not be written, as messages."""
+    stem, errors = derived_stem(result.path), []
+    for i, face in enumerate(result.faces):
         if crops is not None and face.crop is not None:
-            import cv2
-
-            cv2.imwrite(str(unique_path(crops / f"{_safe_stem(result, i)}.png")), face.crop[:, :, ::-1])
+            try:
+                face.crop_file = str(saver.save_image(crops, stem, derived_tail(".png", result.frame, i), face.crop))
+            except OutputError as exc:
+                errors.append(f"crop not saved: {exc}")
     if annotate is not None and result.image is not None:
-        import cv2
-
         from ..draw import draw_result
 
-        image = draw_result(result.image, result)[:, :, ::-1]
-        cv2.imwrite(str(unique_path(annotate / f"{_safe_stem(result)}.jpg")), image)
+        try:
+            image = draw_result(result.image, result)
+            result.annotated_file = str(saver.save_image(annotate, stem, derived_tail(".jpg", result.frame), image))
+        except OutputError as exc:
+            errors.append(f"annotated copy not saved: {exc}")
+    return errors
 
 
 def open_report(folder: Path | None, analyzer) -> Any:
@@ -204,11 +221,13 @@ def _print_summary(job: _Job) -> None:
     if job.runs:
         parts.append(f"{sum(len(run.tracks) for run in job.runs)} track(s) in {len(job.runs)} video(s)")
     parts.append(f"{len(errors)} error(s)")
+    if job.output_errors:
+        parts.append(f"{len(job.output_errors)} output(s) not written")
     typer.echo("summary: " + ", ".join(parts), err=True)
     if job.searched:
         typer.echo(f"  {_searched_line(job.searched)}", err=True)
     typer.echo(f"  networks ran on: {job.analyzer.device}", err=True)
-    for e in errors[:10]:
+    for e in errors[:10] + job.output_errors[:10]:
         typer.echo(f"  error: {e}", err=True)
 
 
@@ -274,14 +293,17 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
 
 
 def _write_tracks(job: _Job, tracks: Path | None, tracks_csv: Path | None) -> None:
-    """The per-track summaries of the videos as JSON and/or CSV (a file that exists is never overwritten)."""
+    """The per-track summaries of the videos as JSON and/or CSV (checked before the run by ``check_targets``)."""
     from ..tracking import write_tracks_csv, write_tracks_json
 
     written = []
-    if tracks is not None:
-        written.append(write_tracks_json(unique_path(tracks), [run.summary() for run in job.runs]))
-    if tracks_csv is not None:
-        written.append(write_tracks_csv(unique_path(tracks_csv), [s for run in job.runs for s in run.summaries()]))
+    try:
+        if tracks is not None:
+            written.append(write_tracks_json(tracks, [run.summary() for run in job.runs]))
+        if tracks_csv is not None:
+            written.append(write_tracks_csv(tracks_csv, [s for run in job.runs for s in run.summaries()]))
+    except (OSError, ValueError) as exc:
+        job.output_errors.append(f"track summary not written: {exc}")
     if written and not job.quiet:
         count = sum(len(run.tracks) for run in job.runs)
         typer.echo(f"{count} track(s) written to {' and '.join(str(p) for p in written)}", err=True)
@@ -342,6 +364,7 @@ def analyze(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     include_map: bool = typer.Option(False, "--include-map", help="Add each face's occlusion map to the JSON."),
     report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     threads: int = options.threads(),
     quiet: bool = options.quiet("No progress bar or summary."),
 ):
@@ -350,11 +373,16 @@ def analyze(
     Videos (files, cameras, stream URLs) are tracked: each face of a frame has a track_id, its scores are smoothed
     along the track, and --tracks / --tracks-csv write a summary per track (frames, time span, share occluded, main
     occluder, best usable frame). Streams are read until they end (Ctrl-C stops a camera; the summary is still
-    written), each record written as soon as its frame is analysed. No existing file is overwritten.
+    written), each record written as soon as its frame is analysed. No existing file is overwritten without
+    --overwrite: a record file (--jsonl, --csv, --tracks) that exists is refused; a crop or annotated copy whose name
+    is taken gets -1, -2... (the record names the file written). -, /dev/stdout, /dev/null and >(...) are written as
+    they are.
     """
     if threshold_file is not None:
         threshold = read_threshold_file(threshold_file)
     det_size = detection_size(det_size, fast, smallest_face)
+    targets = {"--jsonl": jsonl or Path("-"), "--csv": csv_out, "--tracks": tracks, "--tracks-csv": tracks_csv}
+    _check_outputs(targets, overwrite)
     files, streams, missing = _split_inputs(inputs, camera)
     video = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
     analyzer = build_analyzer(
@@ -371,50 +399,70 @@ def analyze(
         smallest_face=smallest_face,
         device=device,
     )
-    for out_dir in (annotate, crops):
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-    job = _Job(analyzer, _Outputs.open(jsonl, csv_out), every_n, fps, video, include_map, quiet, crops, annotate)
+    try:
+        for out_dir in (annotate, crops):
+            if out_dir is not None:
+                prepare_dir(out_dir)
+        outputs = _Outputs.open(jsonl, csv_out)
+    except OutputError as exc:
+        fail(str(exc))
+    job = _Job(analyzer, outputs, every_n, fps, video, include_map, quiet, crops, annotate, FileSaver(overwrite))
     job.report = open_report(report, analyzer)
     try:
         _analyze_inputs(job, files, streams, missing)
     except KeyboardInterrupt:
         typer.echo("interrupted: the results so far are written", err=True)
+    except OutputError as exc:
+        fail(f"{exc}; the batch stopped", code=1)
     finally:
-        job.outputs.close()
+        _close(job)
     _write_tracks(job, tracks, tracks_csv)
     finish_report(job.report, quiet)
     if not quiet:
         _print_summary(job)
     if job.errors:
         typer.echo(f"{len(job.errors)} input(s) could not be read", err=True)
+    if job.output_errors:
+        typer.echo(f"{len(job.output_errors)} output(s) could not be written", err=True)
+    if job.errors or job.output_errors:
         raise typer.Exit(1)
 
 
-def _sort_result(result, outdir: Path, whole_image: bool, crop_size: int, counts: Counter) -> None:
-    """Copy one analysed image into OUTDIR/<its class>/, or each of its aligned faces into OUTDIR/<face class>/."""
-    import cv2
+def _check_outputs(targets: dict, overwrite: bool) -> None:
+    """Refuse record files that would replace a file, or meet (before any work; exit code 2). JSON Lines go to
+    standard output without --jsonl."""
+    try:
+        check_targets(targets, overwrite)
+    except OutputError as exc:
+        fail(str(exc))
+
+
+def _close(job: _Job) -> None:
+    try:
+        job.outputs.close()
+    except OutputError as exc:
+        fail(str(exc), code=1)
+
+
+def _sort_result(result, outdir: Path, whole_image: bool, crop_size: int, saver: FileSaver) -> list[str]:
+    """Copy one analysed image into OUTDIR/<its class>/ (also in crop mode when it has no face: OUTDIR/no_face/), or
+    each of its aligned faces into OUTDIR/<face class>/ (``astro_bmp_face0.jpg``); the classes of what was written.
+    A file that cannot be written raises :class:`OutputError`."""
     import numpy as np
 
     from ..alignment import align_face
 
-    if whole_image:
+    if whole_image or not result.faces:
         cls = result.image_class
-        dest = unique_path(outdir / cls / Path(result.path).name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(result.path, dest)
-        counts[cls] += 1
-        return
-    if not result.faces:
-        counts["no_face"] += 1
-        return
+        saver.copy(result.path, prepare_dir(outdir / cls), Path(result.path).name)
+        return [cls]
+    classes = []
     for i, face in enumerate(result.faces):
-        cls = face.face_class
         crop = align_face(result.image, np.array(face.landmarks), crop_size)
-        dest = unique_path(outdir / cls / f"{_safe_stem(result, i)}.jpg")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(dest), crop[:, :, ::-1])
-        counts[cls] += 1
+        folder = prepare_dir(outdir / face.face_class)
+        saver.save_image(folder, derived_stem(result.path), derived_tail(".jpg", result.frame, i), crop)
+        classes.append(face.face_class)
+    return classes
 
 
 def sort(
@@ -428,38 +476,51 @@ def sort(
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
     crop_size: int = typer.Option(224, help="Side of the saved face crops (pixels)."),
     report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
 ):
     """Sort faces into OUTDIR/<class>/ folders: clean, eyeglasses, mask, sunglasses, hand, other, not_assessable,
-    no_face.
+    no_face (images without a face, copied whole).
 
-    Nothing existing is overwritten: a name that is taken gets a numbered suffix.
+    Crops are named after their photo, its extension kept (astro.bmp -> astro_bmp_face0.jpg). Nothing existing is
+    overwritten without --overwrite: a name that is taken gets a numbered suffix. Videos are skipped (with a note):
+    `faceocc analyze VIDEO --crops DIR` saves the faces of a video.
     """
-    from ..io import expand_inputs
+    from ..io import expand_inputs, is_video
     from ..schema import error_result
 
     if len(inputs) < 2:
         fail("give at least one INPUT and the OUTDIR")
     *sources, outdir = inputs
+    try:
+        prepare_dir(Path(outdir))
+    except OutputError as exc:
+        fail(f"OUTDIR {exc}")
     files, missing = expand_inputs(sources)
+    videos = [f for f in files if is_video(f)]
     analyzer = build_analyzer(
         model, threshold, options.DEFAULT_SCORE_THRESHOLD, None, min_face, eyeglasses_occlude, 0, keep_images=True
     )
     counts: Counter = Counter()
-    errors = [f"{i}: {r}" for i, r in missing]
+    errors, saver = [f"{i}: {r}" for i, r in missing], FileSaver(overwrite)
     batch_report = open_report(report, analyzer)
-    for result in analyzer.analyze_many(files):
+    for result in analyzer.analyze_many([f for f in files if not is_video(f)]):
+        try:
+            counts.update([] if result.error else _sort_result(result, Path(outdir), whole_image, crop_size, saver))
+        except OutputError as exc:
+            result.error = f"not sorted: {exc}"
         if batch_report is not None:
             batch_report.add(result)
         if result.error:
             errors.append(result.error)
-            continue
-        _sort_result(result, Path(outdir), whole_image, crop_size, counts)
     if batch_report is not None:
         for item, reason in missing:
             batch_report.add(error_result(item, f"{item}: {reason}"))
     finish_report(batch_report)
     sorted_counts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
     typer.echo(f"sorted: {sorted_counts}; {len(errors)} error(s)", err=True)
+    if videos:
+        names = ", ".join(str(v) for v in videos[:3]) + (" ..." if len(videos) > 3 else "")
+        typer.echo(f"  skipped {len(videos)} video(s) ({names}): sort takes photos; use analyze --crops", err=True)
     for e in errors[:10]:
         typer.echo(f"  error: {e}", err=True)
     if errors:

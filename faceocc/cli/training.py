@@ -10,16 +10,25 @@ import typer
 
 from .common import fail
 
+#: the files of a crop cache (``faceocc prepare``): one that is there is not replaced without --overwrite
+CACHE_FILES = ("crops.npy", "landmarks.npy", "index.csv", "skipped.csv", "summary.json")
+
 
 def prepare(
     dataset: Path = typer.Argument(..., help="A CSV manifest (path,label[,split][,group]) or an ImageFolder root."),
     out: Path = typer.Argument(..., help="Cache folder for the aligned crops."),
     workers: int = typer.Option(2, help="Worker processes."),
     fallback: bool = typer.Option(True, help="Use images with no detected face as tight face crops."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a crop cache that is already in OUT."),
 ):
     """Detect and align every face of a dataset once, caching crops; lists every image that could not be used."""
     from ..datasets import DatasetError, load_dataset
     from ..prepare import prepare_dataset
+
+    taken = [name for name in CACHE_FILES if (out / name).exists()]
+    if taken and not overwrite:
+        held = ", ".join(taken)
+        fail(f"{out} already holds a crop cache ({held}); give another folder, or --overwrite to replace it")
 
     try:
         records = load_dataset(dataset)
@@ -135,12 +144,28 @@ def calibration_crops(path: Path, count: int):
 def synth_grid(ctx: typer.Context):
     """Write a grid of synthetic occlusion samples to a PNG for a visual check.
 
-    Options: --occluders DIR (default: procedural), --split train|test|all, --out FILE, --n N, --kind K,
-    --cache DIR (prepared crops), --images FILES, --seed S.
+    Options: --occluders DIR (default: procedural), --split train|test|all, --out FILE (default synth_grid.png; an
+    existing file is refused without --overwrite), --n N, --kind K, --cache DIR (prepared crops), --images FILES,
+    --seed S.
     """
     from ..synthesis import main as synthesis_main
 
-    raise typer.Exit(synthesis_main(["grid", *ctx.args]))
+    args = [a for a in ctx.args if a != "--overwrite"]
+    out = _option_value(args, "--out") or "synth_grid.png"
+    if "--overwrite" not in ctx.args and Path(out).is_file():
+        fail(f"--out {out}: exists; give another name, or --overwrite to replace it")
+    raise typer.Exit(synthesis_main(["grid", *args]))
+
+
+def _option_value(args: list[str], name: str) -> str | None:
+    """The value of ``name VALUE`` or ``name=VALUE`` in ``args`` (the last one wins, as argparse does)."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(name + "="):
+            value = arg[len(name) + 1 :]
+    return value
 
 
 _EXTRA_ARGS = {"allow_extra_args": True, "ignore_unknown_options": True}

@@ -324,11 +324,10 @@ def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
     assert res.exit_code == 0, res.output
     m = next(iter(json.loads((tmp_path / "c3" / "report.json").read_text())["metrics"].values()))
     assert m["per_category"]["hand"]["n"] == 1 and m["per_category"]["eyeglasses"]["n"] == 1
-    from faceocc.datasets import load_dataset, read_audit
-    from faceocc.evaluate.collect import apply_audit_by_suffix
+    from faceocc.datasets import apply_audit, load_dataset, read_audit
 
     records = load_dataset(tiny_dataset / "manifest.csv")
-    assert apply_audit_by_suffix(records, read_audit(audit)) == 2
+    assert apply_audit(records, read_audit(audit)) == 2
     assert {r.path.name: r.label for r in records}["clean0.jpg"] == "hand"
 
     import faceocc.synthesis  # noqa: F401 - core: an import error fails the test (it used to be skipped)

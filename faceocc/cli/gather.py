@@ -48,8 +48,7 @@ def _check_inputs(dataset, cache) -> None:
 
 def _read_audit(audit_labels, records, quiet):
     """The label audit of --audit-labels (None without one), applied to ``records``."""
-    from ..datasets import DatasetError, read_audit
-    from ..evaluate.collect import apply_audit_by_suffix
+    from ..datasets import DatasetError, apply_audit, read_audit
 
     if audit_labels is None:
         return None
@@ -58,7 +57,7 @@ def _read_audit(audit_labels, records, quiet):
     except (OSError, KeyError, DatasetError) as exc:
         fail(f"--audit-labels {audit_labels}: {exc}")
     if records is not None:
-        changed = apply_audit_by_suffix(records, audit)
+        changed = apply_audit(records, audit, log=say)  # matched on path suffixes; an ambiguous one is said always
         say(f"label audit {audit_labels}: {changed} label(s) corrected", quiet)
     return audit
 

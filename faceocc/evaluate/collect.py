@@ -32,7 +32,7 @@ from .evalset import (
 )
 from .photos import build_analyzers, collect_photos, detect_faces, main_face, pad_sizes, score_photo
 from .synthetic import collect_synthetic
-from .truth import apply_audit_by_suffix, check_parts, item_from_record
+from .truth import check_parts, item_from_record
 
 __all__ = [
     "STATUS_ERROR",
@@ -43,7 +43,6 @@ __all__ = [
     "EvalSet",
     "Item",
     "Predictions",
-    "apply_audit_by_suffix",
     "build_analyzers",
     "check_parts",
     "collect_cache",

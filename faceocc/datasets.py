@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,26 +193,75 @@ def read_audit(path: str | Path) -> dict[str, str]:
     return out
 
 
-def apply_audit(records: list[Record], audit: dict[str, str], root: str | Path) -> int:
-    """Replace labels by audited ones (matched on the path relative to ``root``); returns how many changed."""
-    root = Path(root).resolve()
+def path_suffixes(path: str | Path) -> list[str]:
+    """``/d/b/x.jpg`` -> [``/d/b/x.jpg``, ``d/b/x.jpg``, ``b/x.jpg``, ``x.jpg``]: longest first, on whole path
+    components (a relative path is taken from the working folder; ``..`` is resolved, links are not)."""
+    full = Path(os.path.abspath(path))
+    names = full.parts[1:]
+    return [full.as_posix()] + ["/".join(names[-n:]) for n in range(len(names), 0, -1)]
+
+
+@dataclass
+class AuditMatch:
+    """Which audit path each record takes (``keys``, None: none), and the audit paths not applied because they end
+    the paths of several files (``ambiguous``: audit path -> those files)."""
+
+    keys: list[str | None]
+    ambiguous: dict[str, list[str]]
+
+
+def match_audit(records: list[Record], audit: dict[str, str], root: str | Path | None = None) -> AuditMatch:
+    """The audit path of each record: its path relative to ``root`` when it lies under ``root``; otherwise (no
+    ``root``, or a manifest with absolute paths elsewhere) the longest suffix of its path that is an audit path,
+    on whole path components, taken only when no other file's path ends with that suffix. A suffix that ends several
+    files' paths (``x.jpg`` of ``a/x.jpg`` and ``b/x.jpg``) is ambiguous and not taken, for none of them."""
+    base = Path(root).resolve() if root is not None else None
+    paths = [os.path.abspath(rec.path) for rec in records]
+    files_with = Counter(s for p in set(paths) for s in path_suffixes(p))
+    keys: list[str | None] = []
+    ambiguous: dict[str, set[str]] = {}
+    for path in paths:
+        if base is not None:
+            try:
+                rel = Path(path).resolve().relative_to(base).as_posix()
+                keys.append(rel if rel in audit else None)
+                continue
+            except ValueError:
+                pass  # not under root: matched by suffix
+        key = next((s for s in path_suffixes(path) if s in audit), None)
+        if key is not None and files_with[key] > 1:
+            ambiguous.setdefault(key, set()).add(path)
+            key = None
+        keys.append(key)
+    return AuditMatch(keys, {k: sorted(v) for k, v in ambiguous.items()})
+
+
+def apply_audit(records: list[Record], audit: dict[str, str], root: str | Path | None = None, log=None) -> int:
+    """Replace labels by audited ones, matched as :func:`match_audit` says (``root``: the folder the audit's paths are
+    relative to; None: match on path suffixes alone); returns how many changed. Audit paths not applied because they
+    are ambiguous are reported through ``log`` (a function of one message; None: a warning)."""
+    match = match_audit(records, audit, root)
     changed = 0
-    for rec in records:
-        try:
-            key = str(Path(rec.path).resolve().relative_to(root))
-        except ValueError:  # a manifest with absolute paths: match the audit's relative path as a suffix
-            parts = Path(rec.path).parts
-            key = next(
-                (k for k in ("/".join(parts[-n:]) for n in range(min(len(parts), 6), 0, -1)) if k in audit),
-                rec.path.name,
-            )
-        if key in audit:
-            new = audit[key]
-            if rec.label == "mask" and new not in ("mask",) and "mask" not in new:
-                new = normalise_label("+".join({"mask", *new.split("+")} - {"clean"}), f"audit {key}")
-            if new != rec.label:
-                rec.label = new
-                changed += 1
+    for rec, key in zip(records, match.keys):
+        if key is None:
+            continue
+        new = audit[key]
+        if rec.label == "mask" and new not in ("mask",) and "mask" not in new:
+            new = normalise_label("+".join({"mask", *new.split("+")} - {"clean"}), f"audit {key}")
+        if new != rec.label:
+            rec.label = new
+            changed += 1
+    if match.ambiguous:
+        n = sum(len(v) for v in match.ambiguous.values())
+        key, files = next(iter(match.ambiguous.items()))
+        message = (
+            f"label audit: {len(match.ambiguous)} audit path(s) not applied to {n} file(s) because each ends several"
+            f" files' paths (e.g. {key!r}: {', '.join(files[:3])}); write them relative to the dataset root"
+        )
+        if log is None:
+            warnings.warn(message, stacklevel=2)
+        else:
+            log(message)
     return changed
 
 

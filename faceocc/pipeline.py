@@ -149,11 +149,15 @@ class Analyzer:
         to assess are not classified). :func:`faceocc.policy.decide` turns a measurement into verdicts."""
         return self._measure(_Photo(image), detections)[0]
 
-    def _measure(self, photo: _Photo, detections: list[Detection]) -> tuple[list[FaceMeasurement], list]:
+    def _measure(
+        self, photo: _Photo, detections: list[Detection]
+    ) -> tuple[list[FaceMeasurement], list[np.ndarray | None]]:
         """The measurements of the detected faces of a photo, and their aligned crops (None where not classified)."""
         t = time.perf_counter()
         decoded = photo.timings.get("decode", 0.0)
-        todo, crops, geometry = [], [], {}
+        todo: list[int] = []
+        crops: list[np.ndarray] = []
+        geometry: dict[int, np.ndarray] = {}
         for i, det in enumerate(detections):
             if not_assessable_reason(_bare(det), self.options.policy) is not None:
                 continue
@@ -168,10 +172,13 @@ class Analyzer:
         out = self.model.predict(np.stack(crops)) if crops else None
         photo.timings["classify"] = time.perf_counter() - t
         rows = {i: j for j, i in enumerate(todo)}
-        measured, kept = [], []
+        measured: list[FaceMeasurement] = []
+        kept: list[np.ndarray | None] = []
         for i, det in enumerate(detections):
-            scores, outside, cut = None, None, {}
-            if i in rows:
+            scores: ModelScores | None = None
+            outside: np.ndarray | None = None
+            cut: dict[str, float] = {}
+            if out is not None and i in rows:  # out is None only when no face was classified
                 j = rows[i]
                 scores = ModelScores.from_arrays(
                     out.occluded[j], out.occluders[j], out.parts[j], out.coverage[j], out.occlusion_map[j]
@@ -180,7 +187,7 @@ class Analyzer:
                 cut = part_fractions(outside) if outside is not None else {}
             measured.append(
                 FaceMeasurement(
-                    box=tuple(float(v) for v in det.box),
+                    box=_box(det),
                     det_score=float(det.score),
                     landmarks=np.asarray(det.landmarks, np.float32),
                     transform=estimate_transform(det.landmarks, CROP_SIZE),
@@ -272,6 +279,8 @@ class _Photo:
 
     def full(self) -> np.ndarray:
         if self._full is None:
+            if self.encoded is None:  # only a reduced decode (scale < 1) leaves the full pixels undecoded
+                raise ValueError("a reduced photo needs its encoded bytes to decode the full-resolution pixels")
             t = time.perf_counter()
             self._full = decode_image(*self.encoded)
             self.timings["decode"] = self.timings.get("decode", 0.0) + time.perf_counter() - t
@@ -298,7 +307,13 @@ def _reduction(scale: float) -> int:
 
 def _bare(det: Detection) -> FaceMeasurement:
     """A detection as a measurement without model outputs (to ask the policy whether it can be assessed)."""
-    return FaceMeasurement(box=tuple(float(v) for v in det.box), det_score=float(det.score), landmarks=det.landmarks)
+    return FaceMeasurement(box=_box(det), det_score=float(det.score), landmarks=det.landmarks)
+
+
+def _box(det: Detection) -> tuple[float, float, float, float]:
+    """A detection's box (x1, y1, x2, y2, photo pixels) as four floats."""
+    x1, y1, x2, y2 = (float(v) for v in det.box)
+    return x1, y1, x2, y2
 
 
 def _outside_image(valid: np.ndarray, map_size: int) -> np.ndarray | None:

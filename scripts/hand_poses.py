@@ -17,8 +17,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceocc import synthesis  # noqa: E402
-from faceocc.datasets import Record, read_audit  # noqa: E402
-from faceocc.evaluate.collect import apply_audit_by_suffix  # noqa: E402
+from faceocc.datasets import Record, apply_audit, read_audit  # noqa: E402
 from faceocc.model import OcclusionModel  # noqa: E402
 from faceocc.prepare import CropCache  # noqa: E402
 
@@ -33,7 +32,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     cache = CropCache.load(args.cache)
     records = [Record(path=Path(r["path"]), label=r["label"]) for r in cache.rows]
-    apply_audit_by_suffix(records, read_audit(args.audit))  # audit paths may be relative to another root
+    apply_audit(records, read_audit(args.audit))  # audit paths may be relative to another root: matched by suffix
     clean = [
         i
         for i, (r, rec) in enumerate(zip(cache.rows, records))

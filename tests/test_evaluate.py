@@ -281,10 +281,13 @@ def _write_cache(root: Path, dataset: Path, absolute: bool = False) -> Path:
 
 def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
     cache = _write_cache(tmp_path, tiny_dataset)
-    res = runner.invoke(app, ["evaluate", "--cache", str(cache), "--out", str(tmp_path / "c"), "--no-plots", "-q"])
+    args = ["evaluate", "--cache", str(cache), "--out", str(tmp_path / "c"), "--no-plots", "-q"]
+    res = runner.invoke(app, [*args, "--type-threshold", "0.3"])
     assert res.exit_code == 0, res.output
     rep = json.loads((tmp_path / "c" / "report.json").read_text())
     assert rep["mode"] == "cache" and rep["counts"]["no_face"] == 1  # the blank image has only a fallback crop
+    # the per-type table states the type threshold it was computed at (it said 0.5 whatever was asked)
+    assert "Occluder type heads (score >= 0.3)" in (tmp_path / "c" / "report.md").read_text()
 
     # a label audit file corrects labels (paths as in the cache index / relative to the dataset root)
     audit = tmp_path / "audit.csv"
@@ -324,11 +327,10 @@ def test_evaluate_cache_and_synthetic(tiny_dataset, tmp_path):
     assert res.exit_code == 0, res.output
     m = next(iter(json.loads((tmp_path / "c3" / "report.json").read_text())["metrics"].values()))
     assert m["per_category"]["hand"]["n"] == 1 and m["per_category"]["eyeglasses"]["n"] == 1
-    from faceocc.datasets import load_dataset, read_audit
-    from faceocc.evaluate.collect import apply_audit_by_suffix
+    from faceocc.datasets import apply_audit, load_dataset, read_audit
 
     records = load_dataset(tiny_dataset / "manifest.csv")
-    assert apply_audit_by_suffix(records, read_audit(audit)) == 2
+    assert apply_audit(records, read_audit(audit)) == 2
     assert {r.path.name: r.label for r in records}["clean0.jpg"] == "hand"
 
     import faceocc.synthesis  # noqa: F401 - core: an import error fails the test (it used to be skipped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -172,3 +173,25 @@ def test_an_audited_label_is_written_as_a_manifest_label_is(tmp_path):
     records = [Record(path=tmp_path / "img" / "a.jpg", label="mask")]
     assert apply_audit(records, {"img/a.jpg": "hand"}, tmp_path) == 1  # a masked face keeps its mask
     assert records[0].label == normalise_label("mask+hand", "here") == "mask+hand"
+
+
+def test_an_audit_path_is_matched_on_its_longest_unique_suffix(tmp_path):
+    """A manifest with absolute paths elsewhere: an audit path is taken on the record whose path it ends, never on a
+    file of the same name in another folder; a suffix that ends several files' paths is applied to none of them."""
+    from faceocc.datasets import Record, apply_audit, match_audit
+
+    deep = "/d/1/2/3/4/5/6/7/hand/x.jpg"  # more than six folders deep
+    records = [Record(path=Path(p), label="clean") for p in ("/data/a/x.jpg", "/data/b/x.jpg", "/data/c/y.jpg", deep)]
+    audit = {"b/x.jpg": "hand", "x.jpg": "mask", "y.jpg": "eyeglasses", "1/2/3/4/5/6/7/hand/x.jpg": "hand"}
+    match = match_audit(records, audit, root=tmp_path)  # none of them lies under root
+    assert match.keys == [None, "b/x.jpg", "y.jpg", "1/2/3/4/5/6/7/hand/x.jpg"]
+    assert match.ambiguous == {"x.jpg": ["/data/a/x.jpg"]}  # b/x.jpg has a longer, unique match
+    logged: list[str] = []
+    assert apply_audit(records, audit, log=logged.append) == 3
+    assert [r.label for r in records] == ["clean", "hand", "eyeglasses", "hand"]
+    assert len(logged) == 1 and "'x.jpg'" in logged[0] and "/data/a/x.jpg" in logged[0]
+    two = [Record(path=Path(p), label="clean") for p in ("/p/a/x.jpg", "/p/b/x.jpg")]
+    with pytest.warns(UserWarning, match="ends several"):
+        assert apply_audit(two, {"x.jpg": "hand"}) == 0
+    faces = [Record(path=Path("/p/a/x.jpg"), label="clean") for _ in range(2)]  # two faces of one photo
+    assert apply_audit(faces, {"x.jpg": "hand"}) == 2

@@ -276,3 +276,9 @@ def test_export_int8_without_calibration_fails_before_writing(tmp_path, tiny_che
     res = runner.invoke(app, ["export", str(tiny_checkpoint), str(tmp_path / "m.onnx"), "--int8"])
     assert res.exit_code == 2 and "--int8 needs --calibration" in res.output
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_export_help_names_the_real_threshold_default():
+    res = runner.invoke(app, ["export", "--help"], env={"COLUMNS": "240", "TERM": "dumb"})
+    text = " ".join(res.output.replace("│", " ").split())
+    assert res.exit_code == 0 and "default: the checkpoint's threshold" in text and "(default: 0.5)" not in text

@@ -90,29 +90,28 @@ def audit(
     """Rank the faces whose labels the model disagrees with most: audit.csv and audit_grid.png to fix labels fast."""
     from ..datasets import manifest_root
     from ..evaluate.audit import run_audit
+    from ..evaluate.collect import GatherOptions
     from ..evaluate.report import unique_dir
 
     if pad_mode not in ("detect", "image"):
         fail(f"--pad-mode {pad_mode!r}: use detect or image")
     own = check_models([model])
-    es = gather(
-        dataset,
-        cache,
-        [model],
-        split,
-        limit,
-        seed,
-        pad,
-        320,
-        options.DEFAULT_SCORE_THRESHOLD,
-        options.DEFAULT_MIN_FACE,
-        threads,
-        use_fallback,
-        False,
-        quiet=quiet,
+    faces = GatherOptions(
+        dataset=dataset,
+        cache=cache,
+        split=split,
+        limit=limit,
+        seed=seed,
+        pad=pad,
         pad_mode=pad_mode,
+        det_size=320,
+        score_threshold=options.DEFAULT_SCORE_THRESHOLD,
+        min_face=options.DEFAULT_MIN_FACE,
+        use_fallback=use_fallback,
         audit_labels=audit_labels,
+        threads=threads,
     )
+    es = gather(faces, [model], quiet=quiet)
     root = None
     if dataset is not None and cache is None:
         root = (

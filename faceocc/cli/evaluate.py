@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from . import options
 from .common import check_models, fail, read_threshold_file, say
 from .gather import gather, unique_labels
+
+if TYPE_CHECKING:
+    from ..evaluate.collect import GatherOptions
+    from ..evaluate.report import EvaluateOptions
 
 _PAD_MODE_HELP = (
     "detect: pad only for the detector, a photo border cutting into the face is an occlusion (as `faceocc "
@@ -113,92 +119,78 @@ def _summary(report: dict, results: list, out: Path, fmt: str, op: dict | None, 
 
 
 def _evaluate_wild(
-    folder,
-    split,
-    models,
-    threshold,
-    thresholds,
-    target,
-    threshold_out,
-    out,
-    fmt,
-    limit,
-    seed,
-    det_size,
-    score_threshold,
-    min_face,
-    threads,
-    type_threshold,
-    part_threshold,
-    plots,
-    quiet,
+    folder: Path,
+    g: GatherOptions,
+    e: EvaluateOptions,
+    models: list,
+    thresholds: list[float],
     gather_other,
-    other_name,
-    eyeglasses_occlude,
+    other_name: str,
+    quiet: bool,
 ):
     """``faceocc evaluate --wild``: the wild benchmark first; DATASET / --cache (``gather_other``) beside it in
     OUT/dataset, with --pick-threshold picking on the union of both sets' faces."""
     from ..datasets import DatasetError
     from ..evaluate.collect import subsample
     from ..evaluate.metrics import clean_json
-    from ..evaluate.report import build_report, compute_metrics, unique_dir
+    from ..evaluate.report import build_report, unique_dir
     from ..evaluate.wild import collect_wild, gallery_list, plot_wild_gallery, read_wild, score_lines, wild_metrics
 
-    split = split or "test"
-    if target and split != "val":
+    split = g.split or "test"
+    if e.target and split != "val":
         fail(f"--pick-threshold with --wild picks on the labelled val split (--split val), never on {split!r}")
     try:
         rows, unsure = read_wild(folder, split)
     except DatasetError as exc:
         fail(str(exc))
-    if limit and limit < len(rows):
-        rows = subsample(rows, limit, seed)
+    if g.limit and g.limit < len(rows):
+        rows = subsample(rows, g.limit, g.seed)
     other = gather_other(split) if gather_other else None  # a bad DATASET fails before the long wild run
     ws = collect_wild(
         rows,
         models,
         split,
-        threads,
-        threshold,
-        score_threshold,
-        det_size,
-        min_face,
+        g.threads,
+        e.threshold,
+        g.score_threshold,
+        g.det_size,
+        g.min_face,
         progress=not quiet and sys.stderr.isatty(),
     )
     ws.unsure = unsure
     es = ws.es
     es.info.update({"wild": str(folder), "split": split, "sure": len(rows), "unsure_left_out": unsure})
     unique_labels(es)
-    results = [compute_metrics(es, k, thresholds[k], type_threshold, part_threshold) for k in range(len(models))]
+    results = e.metrics(es, thresholds)
     for k, m in enumerate(results):
         m["wild"] = wild_metrics(ws, k, thresholds[k])
-    out = unique_dir(out)
+    out = unique_dir(e.out)
     op = None
-    if target:
-        sets = [("wild", es, False)] + ([("dataset", other[0], eyeglasses_occlude)] if other else [])
-        op = _pick(target, sets, str(folder) + (f" + {other_name}" if other else ""), threshold_out, out)
+    if e.target:
+        sets = [("wild", es, False)] + ([("dataset", other[0], g.eyeglasses_occlude)] if other else [])
+        op = _pick(e.target, sets, str(folder) + (f" + {other_name}" if other else ""), e.threshold_out, out)
     extra = {"wild_galleries": gallery_list(ws, 0, thresholds[0])}
     out.mkdir(parents=True, exist_ok=True)
-    if plots and es.preds and results[0]["n_scored"]:
+    if e.plots and es.preds and results[0]["n_scored"]:
         extra["plots"] = plot_wild_gallery(ws, 0, thresholds[0], out)
-    report = build_report(es, results, out, fmt, str(folder), op, False, plots, extra=extra)
+    report = build_report(es, results, out, e.fmt, str(folder), op, False, e.plots, extra=extra)
     for m in results:
         say(f"wild {split}, {m['model']} @ {m['threshold']:.4f}:", quiet)
         for line in score_lines(m["wild"]):
             say("  " + line, quiet)
-    _summary(report, results, out, fmt, op, quiet)
+    _summary(report, results, out, e.fmt, op, quiet)
     other_report = None
     if other:
         other_report = out / "dataset"
-        rep = build_report(other[0], other[1], other_report, fmt, other_name, op, eyeglasses_occlude, plots)
+        rep = build_report(other[0], other[1], other_report, e.fmt, other_name, op, g.eyeglasses_occlude, e.plots)
         say(f"also {other_name}:", quiet)
-        _summary(rep, other[1], other_report, fmt, None, quiet)
+        _summary(rep, other[1], other_report, e.fmt, None, quiet)
     w = results[0]["wild"]
     typer.echo(
         json.dumps(
             clean_json(
                 {
-                    "report": str(out / f"report.{fmt}"),
+                    "report": str(out / f"report.{e.fmt}"),
                     "json": str(out / "report.json"),
                     "counts": report["counts"],
                     "wild": {"split": split, **w["counts"]},
@@ -206,7 +198,7 @@ def _evaluate_wild(
                     "fpr": w["clean_fpr"]["all"]["rate"],
                     "roc_auc": w["auc"],
                     "threshold_file": op["file"] if op else None,
-                    "dataset_report": str(other_report / f"report.{fmt}") if other_report else None,
+                    "dataset_report": str(other_report / f"report.{e.fmt}") if other_report else None,
                 }
             )
         )
@@ -229,23 +221,22 @@ def _checked_threshold(fmt: str, pad_mode: str, threshold: float | None, thresho
     return threshold
 
 
-def _evaluate_dataset(
-    gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet
-):
+def _evaluate_dataset(gather_dataset, g: GatherOptions, e: EvaluateOptions, quiet: bool) -> None:
     """``faceocc evaluate`` of DATASET or --cache alone: the report, the picked threshold, the JSON summary."""
     from ..evaluate.report import build_report, unique_dir
 
     es, results = gather_dataset()
-    out = unique_dir(out)
-    name = str(dataset or cache)
-    op = _pick(target, [("dataset", es, eyeglasses_occlude)], name, threshold_out, out) if target else None
-    report = build_report(es, results, out, fmt, name, op, eyeglasses_occlude, plots)
-    _summary(report, results, out, fmt, op, quiet)
+    out = unique_dir(e.out)
+    name = str(g.dataset or g.cache)
+    target = e.target
+    op = _pick(target, [("dataset", es, g.eyeglasses_occlude)], name, e.threshold_out, out) if target else None
+    report = build_report(es, results, out, e.fmt, name, op, g.eyeglasses_occlude, e.plots)
+    _summary(report, results, out, e.fmt, op, quiet)
     o = results[0]["overall"]
     typer.echo(
         json.dumps(
             {
-                "report": str(out / f"report.{fmt}"),
+                "report": str(out / f"report.{e.fmt}"),
                 "json": str(out / "report.json"),
                 "counts": report["counts"],
                 "tpr": o["tpr"],
@@ -329,7 +320,8 @@ def evaluate(
     With --wild DIR (or a DATASET folder holding manifest.csv and {split}_labels.csv): the wild benchmark of real
     photos, scored as the reference scorer does, reported first; DATASET or --cache is then evaluated beside it.
     """
-    from ..evaluate.report import compute_metrics
+    from ..evaluate.collect import GatherOptions
+    from ..evaluate.report import EvaluateOptions
     from ..evaluate.wild import is_wild_folder
 
     threshold = _checked_threshold(fmt, pad_mode, threshold, threshold_file)
@@ -338,70 +330,52 @@ def evaluate(
         wild, dataset = dataset, None
     models = [model] + ([compare] if compare else [])
     thresholds = [threshold if threshold is not None else t for t in check_models(models)]
+    g = GatherOptions(
+        dataset=dataset,
+        cache=cache,
+        split=split,
+        limit=limit,
+        seed=seed,
+        pad=pad,
+        pad_mode=pad_mode,
+        det_size=det_size,
+        score_threshold=score_threshold,
+        min_face=min_face,
+        use_fallback=use_fallback,
+        eyeglasses_occlude=eyeglasses_occlude,
+        synthetic=synthetic,
+        occluders=occluders,
+        per_face=per_face,
+        kinds=kinds.split(",") if kinds else None,
+        audit_labels=audit_labels,
+        threads=threads,
+    )
+    e = EvaluateOptions(
+        out=out,
+        fmt=fmt,
+        plots=plots,
+        threshold=threshold,
+        target=target,
+        threshold_out=threshold_out,
+        type_threshold=type_threshold,
+        part_threshold=part_threshold,
+    )
 
     def gather_dataset(split=split):
-        es = gather(
-            dataset,
-            cache,
-            models,
-            split,
-            limit,
-            seed,
-            pad,
-            det_size,
-            score_threshold,
-            min_face,
-            threads,
-            use_fallback,
-            eyeglasses_occlude,
-            synthetic,
-            occluders,
-            per_face,
-            kinds.split(",") if kinds else None,
-            quiet,
-            pad_mode,
-            audit_labels,
-        )
+        es = gather(replace(g, split=split), models, quiet=quiet)
         unique_labels(es)
-        return es, [
-            compute_metrics(es, k, thresholds[k], type_threshold, part_threshold, eyeglasses_occlude)
-            for k in range(len(models))
-        ]
+        return es, e.metrics(es, thresholds, g.eyeglasses_occlude)
 
     if wild is None:
-        _evaluate_dataset(
-            gather_dataset, dataset, cache, target, threshold_out, out, fmt, eyeglasses_occlude, plots, quiet
-        )
+        _evaluate_dataset(gather_dataset, g, e, quiet)
         return
     if synthetic or eyeglasses_occlude:
         fail(
             "--wild does not go with --synthetic or --eyeglasses-occlude (its labels never count clear "
             "eyeglasses as an occlusion)"
         )
-    _evaluate_wild(
-        wild,
-        split,
-        models,
-        threshold,
-        thresholds,
-        target,
-        threshold_out,
-        out,
-        fmt,
-        limit,
-        seed,
-        det_size,
-        score_threshold,
-        min_face,
-        threads,
-        type_threshold,
-        part_threshold,
-        plots,
-        quiet,
-        gather_dataset if dataset is not None or cache is not None else None,
-        str(dataset or cache),
-        eyeglasses_occlude,
-    )
+    other = gather_dataset if dataset is not None or cache is not None else None
+    _evaluate_wild(wild, g, e, models, thresholds, other, str(dataset or cache), quiet)
 
 
 def register(app: typer.Typer) -> None:

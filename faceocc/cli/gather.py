@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .common import fail, say
+
+if TYPE_CHECKING:
+    from ..evaluate.collect import GatherOptions
 
 
 def _load_records(dataset: Path | None):
@@ -48,8 +52,7 @@ def _check_inputs(dataset, cache) -> None:
 
 def _read_audit(audit_labels, records, quiet):
     """The label audit of --audit-labels (None without one), applied to ``records``."""
-    from ..datasets import DatasetError, read_audit
-    from ..evaluate.collect import apply_audit_by_suffix
+    from ..datasets import DatasetError, apply_audit, read_audit
 
     if audit_labels is None:
         return None
@@ -58,149 +61,97 @@ def _read_audit(audit_labels, records, quiet):
     except (OSError, KeyError, DatasetError) as exc:
         fail(f"--audit-labels {audit_labels}: {exc}")
     if records is not None:
-        changed = apply_audit_by_suffix(records, audit)
+        changed = apply_audit(records, audit, log=say)  # matched on path suffixes; an ambiguous one is said always
         say(f"label audit {audit_labels}: {changed} label(s) corrected", quiet)
     return audit
 
 
-def gather(
-    dataset,
-    cache,
-    models,
-    split,
-    limit,
-    seed,
-    pad,
-    det_size,
-    score_threshold,
-    min_face,
-    threads,
-    use_fallback,
-    eyeglasses_occlude,
-    synthetic=False,
-    occluders=None,
-    per_face=1,
-    kinds=None,
-    quiet=False,
-    pad_mode="detect",
-    audit_labels=None,
-):
-    """Load the faces and every model's predictions (the shared part of evaluate and audit)."""
+def gather(g: GatherOptions, models, quiet: bool = False):
+    """Load the faces that ``g`` chooses and every model's predictions (the shared part of evaluate and audit)."""
     from ..datasets import DatasetError
     from ..evaluate import collect
 
-    _check_inputs(dataset, cache)
-    records = _load_records(dataset)
-    audit = _read_audit(audit_labels, records, quiet)
+    _check_inputs(g.dataset, g.cache)
+    records = _load_records(g.dataset)
+    audit = _read_audit(g.audit_labels, records, quiet)
     progress = not quiet and sys.stderr.isatty()
-    if synthetic:
-        if occluders is not None and not Path(occluders).is_dir():
-            fail(f"--occluders {occluders}: not a directory")
-        if split is None:
-            split = "test"
-        faces = _clean_faces(
-            records,
-            cache,
-            split,
-            limit,
-            seed,
-            pad,
-            det_size,
-            score_threshold,
-            min_face,
-            threads,
-            use_fallback,
-            progress,
-            pad_mode,
-            audit,
-        )
+    if g.synthetic:
+        if g.occluders is not None and not Path(g.occluders).is_dir():
+            fail(f"--occluders {g.occluders}: not a directory")
+        split = g.split or "test"
+        faces = _clean_faces(records, g, split, progress, audit)
         if not faces:
             fail(f"no clean face with split {split!r} to paste occluders on (use --split to choose another split)")
         try:
             return collect.collect_synthetic(
                 faces,
                 models,
-                occluders,
-                per_face=per_face,
-                seed=seed,
-                threads=threads,
-                kinds=kinds,
-                eyeglasses_occlude=eyeglasses_occlude,
+                g.occluders,
+                per_face=g.per_face,
+                seed=g.seed,
+                threads=g.threads,
+                kinds=g.kinds,
+                eyeglasses_occlude=g.eyeglasses_occlude,
             )
         except (ValueError, FileNotFoundError) as exc:
             fail(str(exc))
-    if cache is not None:
+    if g.cache is not None:
         try:
             return collect.collect_cache(
-                cache,
+                g.cache,
                 models,
-                split=split,
+                split=g.split,
                 records=records,
-                use_fallback=use_fallback,
-                threads=threads,
-                eyeglasses_occlude=eyeglasses_occlude,
-                limit=limit,
-                seed=seed,
+                use_fallback=g.use_fallback,
+                threads=g.threads,
+                eyeglasses_occlude=g.eyeglasses_occlude,
+                limit=g.limit,
+                seed=g.seed,
                 audit=audit,
             )
         except DatasetError as exc:
             fail(str(exc))
-    records = _select(records, split, limit, seed)
     return collect.collect_photos(
-        records,
+        _select(records, g.split, g.limit, g.seed),
         models,
-        threads=threads,
-        pad=pad,
-        score_threshold=score_threshold,
-        det_size=det_size,
-        min_face=min_face,
-        eyeglasses_occlude=eyeglasses_occlude,
+        threads=g.threads,
+        pad=g.pad,
+        score_threshold=g.score_threshold,
+        det_size=g.det_size,
+        min_face=g.min_face,
+        eyeglasses_occlude=g.eyeglasses_occlude,
         progress=progress,
-        pad_mode=pad_mode,
+        pad_mode=g.pad_mode,
     )
 
 
-def _clean_faces(
-    records,
-    cache,
-    split,
-    limit,
-    seed,
-    pad,
-    det_size,
-    score_threshold,
-    min_face,
-    threads,
-    use_fallback,
-    progress,
-    pad_mode="detect",
-    audit=None,
-):
+def _clean_faces(records, g: GatherOptions, split: str, progress: bool, audit=None):
     """(crop, crop landmarks, item) of the clean faces of ``split``, from the cache or by detection."""
     from ..evaluate import collect
 
-    if cache is not None:
+    if g.cache is not None:
         es = collect.collect_cache(
-            cache, [], split=split or None, records=records, use_fallback=use_fallback, predict=False, audit=audit
+            g.cache, [], split=split or None, records=records, use_fallback=g.use_fallback, predict=False, audit=audit
         )
         lm = es.info["cache_landmarks"]
         keep = [it for it in es.items if it.status == collect.STATUS_OK and it.label == "clean"]
-        if limit:
-            keep = collect.subsample(keep, limit, seed)
-        return [(es.crop_store.get(it.crop_index), lm[it.crop_index], it) for it in keep]
+        if g.limit:
+            keep = collect.subsample(keep, g.limit, g.seed)
+        # a scored cache item always has its crop
+        return [(es.crop_store.get(i), lm[i], it) for it in keep if (i := it.crop_index) is not None]
     records = [r for r in records if r.label == "clean" and (not split or r.split == split)]
-    records = _select(records, None, limit, seed)
+    records = _select(records, None, g.limit, g.seed)
     es = collect.collect_photos(
         records,
         [None],
-        threads=threads,
-        pad=pad,
-        score_threshold=score_threshold,
-        det_size=det_size,
-        min_face=min_face,
+        threads=g.threads,
+        pad=g.pad,
+        score_threshold=g.score_threshold,
+        det_size=g.det_size,
+        min_face=g.min_face,
         progress=progress,
         keep_faces=True,
-        pad_mode=pad_mode,
+        pad_mode=g.pad_mode,
     )
     lms = es.info["crop_landmarks"]
     return [(es.crop(i), lms[i], it) for i, it in enumerate(es.items) if i in lms]

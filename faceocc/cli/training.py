@@ -78,7 +78,9 @@ def export(
         None, help="Calibration crops: a prepared cache folder, or a folder of images."
     ),
     calibration_count: int = typer.Option(256, help="How many calibration crops to use."),
-    threshold: float | None = typer.Option(None, help="Operating threshold stored in the model (default: 0.5)."),
+    threshold: float | None = typer.Option(
+        None, help="Operating threshold stored in the model (default: the checkpoint's threshold; 0.5 if it has none)."
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Export a trained checkpoint to ONNX (fp32, optional int8, or the binary224 drop-in classifier)."""

@@ -7,9 +7,9 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..datasets import DatasetError, Record, normalise_label
+from ..datasets import DatasetError, Record, apply_audit, normalise_label
 from .evalset import STATUS_ERROR, STATUS_NO_FACE, CropStore, EvalSet, Item, predict_crops, subsample
-from .truth import apply_audit_by_suffix, item_from_record
+from .truth import item_from_record
 
 
 def collect_cache(
@@ -43,7 +43,7 @@ def collect_cache(
         raise DatasetError(f"{cache_dir}: index.csv has {len(cache.rows)} rows but crops.npy {len(cache.crops)} crops")
     selected = _cache_records(cache_dir, cache.rows, split, records)
     if audit and not records:  # cache paths and audit paths may be relative to different roots
-        apply_audit_by_suffix([rec for _, _, rec in selected], audit)
+        apply_audit([rec for _, _, rec in selected], audit)
     items = [_cache_item(idx, row, rec, use_fallback, eyeglasses_occlude) for idx, row, rec in selected]
     items += _skipped_items(cache_dir / "skipped.csv", eyeglasses_occlude)
     if limit:

@@ -4,7 +4,7 @@ them, and the aligned crops kept for the galleries."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import cast
+from typing import TypeVar, cast
 
 import cv2
 import numpy as np
@@ -15,6 +15,8 @@ STATUS_OK = "ok"
 STATUS_NO_FACE = "no_face"
 STATUS_NOT_ASSESSABLE = "not_assessable"
 STATUS_ERROR = "error"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -112,8 +114,8 @@ def model_label(model, k: int) -> str:
     return name
 
 
-def subsample(items: list[Item], limit: int, seed: int = 0) -> list[Item]:
-    """A fixed-seed random subset of ``limit`` items, kept in their original order."""
+def subsample(items: list[T], limit: int, seed: int = 0) -> list[T]:
+    """A fixed-seed random subset of ``limit`` items (faces, wild rows...), kept in their original order."""
     if limit >= len(items):
         return items
     keep = np.sort(np.random.default_rng(seed).permutation(len(items))[:limit])

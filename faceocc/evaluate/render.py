@@ -183,7 +183,9 @@ def _types_section(ms: list[dict], names: list[str]) -> Section:
             continue
         for key in ("tpr", "fpr", "roc_auc"):
             rows.append([t, key] + [_v(x[key]) if x else "n/a" for x in rs])
-    return ("Occluder type heads (score >= 0.5)", ["type", "metric"] + names, rows)
+    at = ms[0].get("type_threshold")  # the --type-threshold used (reports written before it was kept: unknown)
+    title = "Occluder type heads" + (f" (score >= {at:g})" if at is not None else "")
+    return (title, ["type", "metric"] + names, rows)
 
 
 def _truth_sections(ms: list[dict], names: list[str]) -> list[Section]:

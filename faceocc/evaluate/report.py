@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..io import unique_path
@@ -16,7 +17,45 @@ from .render import write_not_scored, write_predictions, write_report
 from .scoring import compare, compute_metrics, effective_scores, face_class, not_scored, scored_mask, status_counts
 
 #: the report's own names, and the scoring names other modules import from here (faceocc.cli.evaluate, the tests)
-__all__ = ["build_report", "unique_dir", "compare", "compute_metrics", "effective_scores", "face_class", "scored_mask"]
+__all__ = [
+    "EvaluateOptions",
+    "build_report",
+    "unique_dir",
+    "compare",
+    "compute_metrics",
+    "effective_scores",
+    "face_class",
+    "scored_mask",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvaluateOptions:
+    """How ``faceocc evaluate`` scores the faces and reports (which faces: :class:`.collect.GatherOptions`).
+
+    out, fmt, plots: the report folder (a new one if it exists), md or html, with plots and galleries or not.
+    threshold: one occlusion threshold for every model (None: each model's own).
+    target, threshold_out: pick a threshold for a target (``{"target_tpr": 0.95}``) and write it there as JSON
+        (None: OUT/threshold.json).
+    type_threshold, part_threshold: an occluder type counts from this score; a part counts as covered from this
+        fraction.
+    """
+
+    out: Path
+    fmt: str = "md"
+    plots: bool = True
+    threshold: float | None = None
+    target: dict | None = None
+    threshold_out: Path | None = None
+    type_threshold: float = 0.5
+    part_threshold: float = 0.3
+
+    def metrics(self, es: EvalSet, thresholds: list[float], eyeglasses_occlude: bool = False) -> list[dict]:
+        """The metrics of each model of ``es``, model ``k`` at ``thresholds[k]``."""
+        return [
+            compute_metrics(es, k, t, self.type_threshold, self.part_threshold, eyeglasses_occlude)
+            for k, t in enumerate(thresholds)
+        ]
 
 
 def unique_dir(path: Path) -> Path:

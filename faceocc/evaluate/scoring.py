@@ -86,6 +86,7 @@ def compute_metrics(
     out["sweep"] = M.threshold_sweep(y, s)
     out["per_category"] = _per_category(labels, s, flagged)
     out["occluder_types"] = _occluder_types(items, occ, type_threshold)
+    out["type_threshold"] = type_threshold
     out["confusion_binary"] = {k2: out["overall"][k2] for k2 in ("tp", "fp", "tn", "fn")}
     pred_cls = [
         face_class(sc, o, threshold, type_threshold, eyeglasses_occlude) for sc, o in zip(pred.scores[sel], occ)

@@ -1,14 +1,13 @@
-"""The truth of a face to evaluate, from its dataset record: occluded or not, occluder types, parts; and label
-corrections from an audit file whose paths are relative to another root."""
+"""The truth of a face to evaluate, from its dataset record: occluded or not, occluder types, parts. (Label
+corrections from an audit file: :func:`faceocc.datasets.apply_audit`.)"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
-from ..datasets import DatasetError, Record, apply_audit, label_targets
+from ..datasets import DatasetError, Record, label_targets
 from ..schema import PART_NAMES
 from .evalset import Item
 
@@ -52,23 +51,3 @@ def check_parts(records: Sequence[Record]) -> None:
     """Fail on bad part columns before any work."""
     for rec in records:
         _parts_from_extra(rec.extra, f"line {rec.line}" if rec.line else str(rec.path))
-
-
-def _audit_root(path: str | Path, audit: dict) -> str | None:
-    """The folder that audit paths are relative to, if ``path`` is one of them (by suffix), else None."""
-    full = str(Path(path).resolve())
-    for rel in audit:
-        suffix = "/" + rel.lstrip("/")
-        if full.endswith(suffix):
-            return full[: len(full) - len(suffix)] or "/"
-    return None
-
-
-def apply_audit_by_suffix(records: Sequence[Record], audit: dict) -> int:
-    """Correct labels from an audit file whose paths are relative to some root above the records: the root is found
-    from the first audit path that ends a record's path. Returns how many labels changed."""
-    for r in records:
-        root = _audit_root(r.path, audit)
-        if root is not None:
-            return apply_audit(list(records), audit, root)
-    return 0

@@ -164,6 +164,7 @@ CSV_FIELDS = [
     "advice",
     "reason",
     "error",
+    "warnings",
 ]
 
 
@@ -181,6 +182,8 @@ class ImageResult:
     image: np.ndarray | None = field(default=None, repr=False)  # the decoded RGB image, when kept
     min_face_px: float | None = None  # the smallest face (shorter box side, image pixels) the detector searched for
     timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # seconds per stage
+    #: what the user should know of how the image was read (only the first frame of an animation was analysed...)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -204,6 +207,8 @@ class ImageResult:
         if self.frame is not None:
             d["frame"] = self.frame
             d["time_s"] = self.time_s
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
         return d
 
     def to_json(self, include_map: bool = False) -> str:
@@ -212,6 +217,7 @@ class ImageResult:
     def csv_rows(self) -> list[dict]:
         """One CSV row per face (:data:`CSV_FIELDS`); one row without a face for an image without faces or an error."""
         base = {"path": self.path, "frame": self.frame, "time_s": self.time_s, "error": self.error}
+        base["warnings"] = "; ".join(self.warnings)
         if not self.faces:
             return [dict(base, face="")]
         return [dict(base, face=i, **f.csv_row()) for i, f in enumerate(self.faces)]

@@ -79,10 +79,12 @@ def _frame_count(im) -> int:
 
 
 def _orientation(im, data: bytes) -> int:
-    """The EXIF orientation (1-8) of an opened image; 1 when it has none. A PNG's eXIf chunk is read from the
-    chunks (PIL would decode the whole image to find one stored after the pixels)."""
+    """The EXIF orientation (1-8) of an opened image; 1 when it has none, and for TIFF. A PNG's eXIf chunk is read
+    from the chunks (PIL would decode the whole image to find one stored after the pixels)."""
     from PIL import Image
 
+    if im.format == "TIFF":  # libtiff's RGBA reading (used by OpenCV for some layouts) applies it already
+        return 1
     try:
         if im.format == "PNG":
             payload = _png_chunk(data, b"eXIf")

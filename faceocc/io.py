@@ -1,6 +1,6 @@
 """Reading images and videos, and listing the inputs a user names.
 
-Images come in as RGB uint8 arrays whatever the file holds: EXIF orientation is applied (JPEG, PNG, WebP, TIFF),
+Images come in as RGB uint8 arrays whatever the file holds: EXIF orientation is applied (JPEG, PNG, WebP),
 alpha is composited on white, grayscale and 16-bit are converted. Before anything is decoded the header is read:
 images with more pixels than a limit (decompression bombs) and JPEGs with more scans than a limit (scan bombs) are
 refused. Errors are :class:`InputError` with a message that names the input and says what is wrong.

@@ -68,6 +68,19 @@ def test_a_name_that_is_not_utf8_is_read_and_kept_as_its_bytes(analyzer, astrona
     bad.error.encode("utf-8")
 
 
+def test_a_missing_input_whose_name_is_not_utf8_gets_a_printable_message(tmp_path):
+    from types import SimpleNamespace
+
+    from faceocc.cli import analyze as analyze_command
+
+    recorded: list = []
+    name = os.fsdecode(os.path.join(os.fsencode(tmp_path), NON_UTF8 + b".jpg"))
+    job = SimpleNamespace(record=recorded.append, quiet=True)
+    analyze_command._analyze_inputs(job, [], [], expand_inputs([name])[1])
+    assert [r.path for r in recorded] == [name]
+    assert recorded[0].error == f"{tmp_path}/caf\\xe9-\\xff.jpg: no such file or directory"
+
+
 def test_a_video_whose_name_is_not_utf8_opens(astronaut, tmp_path):
     plain = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(plain), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
@@ -290,6 +303,15 @@ def test_exif_orientation_is_applied_to_png_and_webp(fmt):
     data = _encode(np.ascontiguousarray(np.rot90(tall, 1)), fmt, exif=exif, lossless=True)
     assert read_header(data).upright_size == (20, 40)
     image = load_image(data)
+    assert image.shape == (40, 20, 3) and image[:10].min() > 200 and image[12:].max() < 50
+
+
+def test_a_tiff_orientation_is_not_applied_twice():
+    tall = np.zeros((40, 20, 3), np.uint8)
+    tall[:10] = 255
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(tall, 1))).save(buf, "TIFF", tiffinfo={0x0112: 6})
+    image = load_image(buf.getvalue())  # libtiff turns it upright as it reads it
     assert image.shape == (40, 20, 3) and image[:10].min() > 200 and image[12:].max() < 50
 
 

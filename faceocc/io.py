@@ -1,13 +1,13 @@
 """Reading images and videos, and listing the inputs a user names.
 
-Images come in as RGB uint8 arrays whatever the file holds: EXIF orientation is
-applied, alpha is composited on white, grayscale and 16-bit are converted.
-Errors are :class:`InputError` with a message that names the file.
+Images come in as RGB uint8 arrays whatever the file holds: EXIF orientation is applied (JPEG, PNG, WebP),
+alpha is composited on white, grayscale and 16-bit are converted. Before anything is decoded the header is read:
+images with more pixels than a limit (decompression bombs) and JPEGs with more scans than a limit (scan bombs) are
+refused. Errors are :class:`InputError` with a message that names the input and says what is wrong.
 """
 
 from __future__ import annotations
 
-import glob
 import io as _io
 import math
 import os
@@ -15,53 +15,81 @@ import queue
 import re
 import threading
 import time
+import warnings
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".pgm", ".ppm"}
-VIDEO_EXTENSIONS = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"}
-#: images with more pixels than this are refused (decompression bombs)
-MAX_PIXELS = 100_000_000
+from .files import (  # noqa: F401 - IMAGE_EXTENSIONS, VIDEO_EXTENSIONS and expand_inputs are used from here too
+    IMAGE_EXTENSIONS,
+    MAX_FILE_BYTES,
+    VIDEO_EXTENSIONS,
+    InputError,
+    check_regular,
+    expand_inputs,
+    openable_path,
+    read_file,
+    shown,
+)
+from .headers import MAX_JPEG_SCANS, MAX_PIXELS, ImageHeader, jpeg_scan_count, read_header
+
 _REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
-class InputError(ValueError):
-    """An input that cannot be read; the message names it and says what is wrong."""
+@dataclass(frozen=True)
+class ImageLimits:
+    """What an image may cost before it is decoded: its pixels (from the header), a JPEG's scans, the file's bytes."""
+
+    max_pixels: int = MAX_PIXELS
+    max_jpeg_scans: int = MAX_JPEG_SCANS
+    max_file_bytes: int = MAX_FILE_BYTES
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Any HxW, HxWx1, HxWx3 or HxWx4 array (uint8 or uint16, RGB order) to HxWx3 uint8 RGB."""
+def to_rgb_uint8(image: np.ndarray, name: str = "image array") -> np.ndarray:
+    """Any HxW, HxWx1, HxWx3 or HxWx4 array (uint8, uint16, other integers or floats, RGB order) to HxWx3 uint8 RGB;
+    :class:`InputError` (a ValueError) for any other shape or type, an empty image, or NaN / infinite values."""
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise InputError(f"{name}: expected an image of shape HxW, HxWx1, HxWx3 or HxWx4, got shape {image.shape}")
+    if image.size == 0:
+        raise InputError(f"{name}: empty image (shape {image.shape})")
+    if image.dtype.kind not in "buif":
+        raise InputError(f"{name}: pixel type {image.dtype} is not an image type (give uint8, uint16 or floats)")
     if image.dtype == np.uint16:
-        image = (image / 257.0).round().astype(np.uint8)
+        out = np.empty(image.shape, np.uint8)
+        for i in range(0, image.shape[0], 512):  # by bands of rows: a big 16-bit image is not copied as floats whole
+            out[i : i + 512] = (image[i : i + 512] / 257.0).round()
+        image = out
     elif image.dtype != np.uint8:
         arr = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).sum())
+            raise InputError(f"{name}: {bad} pixel value(s) are NaN or infinite: the image cannot be shown as it is")
         image = np.clip(arr * 255.0 if arr.max(initial=0) <= 1.0 else arr, 0, 255).astype(np.uint8)
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim == 3 and image.shape[2] == 1:
+    if image.shape[2] == 1:
         return np.repeat(image, 3, axis=2)
-    if image.ndim == 3 and image.shape[2] == 4:
-        rgb = image[:, :, :3].astype(np.float32)
-        alpha = image[:, :, 3:4].astype(np.float32) / 255.0
-        # Composite on white: transparent areas must not look like a dark face.
-        return (rgb * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
-    if image.ndim == 3 and image.shape[2] == 3:
-        return image
-    raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
+    if image.shape[2] == 4:
+        # Composite on white: transparent areas must not look like a dark face (exact integer rounding of
+        # rgb * a/255 + 255 * (1 - a/255)).
+        alpha = image[:, :, 3:4].astype(np.uint16)
+        mixed = image[:, :, :3].astype(np.uint16) * alpha + 255 * (255 - alpha) + 127
+        return (mixed // 255).astype(np.uint8)
+    return image
 
 
-def _exif_orientation(data: bytes) -> int:
-    try:
-        from PIL import Image  # optional: only for EXIF orientation
+@dataclass
+class DecodedImage:
+    """A decoded image: its RGB pixels (upright), its header, and notes worth telling the user (first frame of an
+    animation used, ...)."""
 
-        with Image.open(_io.BytesIO(data)) as im:
-            return int(im.getexif().get(0x0112, 1))
-    except Exception:
-        return 1
+    image: np.ndarray
+    header: ImageHeader
+    notes: list[str] = field(default_factory=list)
 
 
 _ORIENT = {
@@ -75,53 +103,77 @@ _ORIENT = {
 }
 
 
-def decode_image(data: bytes, name: str = "<bytes>", reduce: int = 1) -> np.ndarray:
-    """Encoded image bytes -> RGB uint8 array (EXIF orientation applied).
+def decode(
+    data: bytes,
+    name: str = "<bytes>",
+    reduce: int = 1,
+    limits: ImageLimits | None = None,
+    header: ImageHeader | None = None,
+) -> DecodedImage:
+    """Encoded image bytes -> :class:`DecodedImage` (RGB uint8, EXIF orientation applied), the limits checked from
+    the header first. ``reduce`` = 2, 4 or 8 decodes a JPEG at 1/``reduce`` of its width and height (OpenCV's
+    reduced DCT decoding: several times faster for a big photo; the pixel grid is exactly the photo's divided by
+    ``reduce``, the last row and column rounded up). Other formats ignore it and decode in full."""
+    limits = limits or ImageLimits()
+    header = header or read_header(data, name, limits.max_pixels)
+    if data[:2] == b"\xff\xd8" and (scans := jpeg_scan_count(data)) > limits.max_jpeg_scans:
+        raise InputError(
+            f"{name}: JPEG with {scans} scans refused (limit {limits.max_jpeg_scans}): it would take "
+            "very long to decode"
+        )
+    image = _decode_with_cv2(data, reduce)
+    if image is None:
+        image = _decode_with_pil(data, name)  # upright already
+    elif header.orientation in _ORIENT:
+        image = _ORIENT[header.orientation](image)
+    notes = []
+    if header.frames > 1:
+        what = "pages" if header.format == "TIFF" else "frames"
+        notes.append(f"{header.format} with {header.frames} {what}: only the first was analysed")
+    return DecodedImage(np.ascontiguousarray(to_rgb_uint8(image, name)), header, notes)
 
-    ``reduce`` = 2, 4 or 8 decodes a JPEG at 1/``reduce`` of its width and height (OpenCV's reduced DCT decoding:
-    several times faster for a big photo; the pixel grid is exactly the photo's divided by ``reduce``, the last row
-    and column rounded up). Other formats ignore it and decode in full.
-    """
-    if not data:
-        raise InputError(f"{name}: empty file")
+
+def decode_image(data: bytes, name: str = "<bytes>", reduce: int = 1, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded image bytes -> RGB uint8 array (EXIF orientation applied); see :func:`decode`."""
+    return decode(data, name, reduce, ImageLimits(max_pixels=max_pixels)).image
+
+
+def _decode_with_cv2(data: bytes, reduce: int) -> np.ndarray | None:
+    """OpenCV's decoding (RGB or RGBA order, as stored: no orientation applied); None when it cannot."""
     buf = np.frombuffer(data, np.uint8)
-    image = None
-    if reduce in _REDUCED_FLAGS and data[:2] == b"\xff\xd8":
-        image = cv2.imdecode(buf, _REDUCED_FLAGS[reduce] | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        reduce = 1
-        image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        image = _decode_with_pil(data, name)
-    else:
-        if image.ndim == 3 and image.shape[2] == 3:
-            image = image[:, :, ::-1]
-        elif image.ndim == 3 and image.shape[2] == 4:
-            image = image[:, :, [2, 1, 0, 3]]
-    height, width = image.shape[0] * reduce, image.shape[1] * reduce
-    if height * width > MAX_PIXELS:
-        raise InputError(f"{name}: image too large ({width}x{height} pixels; limit {MAX_PIXELS})")
-    rgb = to_rgb_uint8(image)
-    if data[:2] == b"\xff\xd8":  # JPEG: apply EXIF orientation
-        orientation = _exif_orientation(data)
-        if orientation in _ORIENT:
-            rgb = _ORIENT[orientation](rgb)
-    return np.ascontiguousarray(rgb)
+    try:
+        image = None
+        if reduce in _REDUCED_FLAGS and data[:2] == b"\xff\xd8":
+            image = cv2.imdecode(buf, _REDUCED_FLAGS[reduce] | cv2.IMREAD_IGNORE_ORIENTATION)
+        if image is None:
+            image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    except (cv2.error, MemoryError):  # PIL tries next and says what is wrong
+        return None
+    if image is None or image.size == 0:
+        return None
+    if image.ndim == 3 and image.shape[2] == 2:  # gray and alpha
+        image = image[:, :, [0, 0, 0, 1]]
+    elif image.ndim == 3 and image.shape[2] == 3:
+        image = image[:, :, ::-1]
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, [2, 1, 0, 3]]
+    return image
 
 
 def _decode_with_pil(data: bytes, name: str) -> np.ndarray:
     try:
         from PIL import Image, ImageOps
 
-        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-        with Image.open(_io.BytesIO(data)) as im:
-            upright = ImageOps.exif_transpose(im)
-            return np.asarray(upright.convert("RGBA" if "A" in upright.getbands() else "RGB"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the pixel limit was checked from the header
+            with Image.open(_io.BytesIO(data)) as im:
+                upright = ImageOps.exif_transpose(im)
+                return np.asarray(upright.convert("RGBA" if "A" in upright.getbands() else "RGB"))
+    except MemoryError:
+        raise InputError(f"{name}: not enough memory to decode it") from None
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "not an image we can read"
         kind = type(exc).__name__
         why = "unknown format or not an image" if kind == "UnidentifiedImageError" else f"corrupt or truncated ({kind})"
-        if "exceeds limit" in str(exc) or kind == "DecompressionBombError":
-            why = f"too many pixels (limit {MAX_PIXELS})"
         raise InputError(f"{name}: not a readable image: {why}") from None
 
 
@@ -131,35 +183,22 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
     if data[:2] != b"\xff\xd8":
         return None
     try:
-        from PIL import Image
-
-        with Image.open(_io.BytesIO(data)) as im:
-            width, height = im.size
-            orientation = int(im.getexif().get(0x0112, 1))
-    except Exception:  # noqa: BLE001 - the full decoder will say what is wrong
+        return read_header(data).upright_size
+    except InputError:  # the full decoder will say what is wrong
         return None
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def read_encoded(source) -> tuple[bytes, str] | None:
-    """The encoded bytes and a name for a path or bytes input (None for arrays and PIL images); a path that cannot
-    be read raises :class:`InputError` as :func:`load_image` does."""
+def read_encoded(source, max_bytes: int = MAX_FILE_BYTES) -> tuple[bytes, str] | None:
+    """The encoded bytes and a printable name for a path or bytes input (None for arrays and PIL images); a path
+    that is not a regular file that can be read (at most ``max_bytes``) raises :class:`InputError`."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), "<bytes>"
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"{path}: no such file")
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory, not an image")
-        try:
-            return path.read_bytes(), str(path)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        return read_file(source, max_bytes), shown(source)
     return None
 
 
-def load_image(source) -> np.ndarray:
+def load_image(source, limits: ImageLimits | None = None) -> np.ndarray:
     """A path, bytes, PIL image or array -> RGB uint8 array.
 
     Arrays are taken as RGB (or grayscale / RGBA); convert BGR arrays from
@@ -167,13 +206,14 @@ def load_image(source) -> np.ndarray:
     """
     if isinstance(source, np.ndarray):
         return to_rgb_uint8(source)
-    encoded = read_encoded(source)
+    limits = limits or ImageLimits()
+    encoded = read_encoded(source, limits.max_file_bytes)
     if encoded is not None:
-        return decode_image(*encoded)
+        return decode(*encoded, limits=limits).image
     if hasattr(source, "convert") and hasattr(source, "size"):  # PIL image
         from PIL import ImageOps
 
-        return to_rgb_uint8(np.asarray(ImageOps.exif_transpose(source).convert("RGB")))
+        return to_rgb_uint8(np.asarray(ImageOps.exif_transpose(source).convert("RGB")), "PIL image")
     raise InputError(f"unsupported input type {type(source).__name__}: give a path, bytes, a PIL image or an RGB array")
 
 
@@ -255,9 +295,17 @@ class VideoReader:
         """Open the source (once) and say what is known of it; :class:`InputError` when it cannot be opened."""
         if self.info is not None:
             return self.info
-        if not self.stream and not Path(self.source).is_file():
-            raise InputError(f"{self.name}: no such file")
-        cap = cv2.VideoCapture(self.camera if self.camera is not None else str(self.source))
+        if self.camera is not None:
+            cap = cv2.VideoCapture(self.camera)
+        elif self.stream:
+            cap = cv2.VideoCapture(str(self.source))
+        else:
+            check_regular(self.source)
+            try:
+                with openable_path(self.source) as path:  # a name that is not UTF-8 is never given to OpenCV
+                    cap = cv2.VideoCapture(path)
+            except (OSError, cv2.error) as exc:
+                raise InputError(f"{shown(self.name)}: cannot be opened ({type(exc).__name__})") from None
         if not cap.isOpened():
             cap.release()
             what = (
@@ -265,7 +313,7 @@ class VideoReader:
                 if self.camera is not None
                 else ("stream cannot be opened" if self.stream else "not a readable video")
             )
-            raise InputError(f"{self.name}: {what}")
+            raise InputError(f"{shown(self.name)}: {what}")
         native = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         native = native if 0 < native < 1000 else 0.0
         step = max(1, int(self.every_n))
@@ -294,7 +342,7 @@ class VideoReader:
         cap, info = self._cap, self.info
         self._cap = None
         if cap is None or info is None:
-            raise InputError(f"{self.name}: a video reader gives its frames once")
+            raise InputError(f"{shown(self.name)}: a video reader gives its frames once")
         started = time.monotonic()
         try:
             index, produced = 0, 0
@@ -308,7 +356,7 @@ class VideoReader:
                     yield VideoFrame(index, t, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
                 index += 1
             if produced == 0:
-                raise InputError(f"{self.name}: no frame could be decoded")
+                raise InputError(f"{shown(self.name)}: no frame could be decoded")
         finally:
             cap.release()
 
@@ -378,39 +426,6 @@ def iter_video(source, every_n: int = 1, fps: float | None = None, prefetch: int
     """Frames of a video as RGB arrays: every ``every_n``-th frame, or about ``fps`` frames per second (a file, a
     camera or a stream URL; see :class:`VideoReader`)."""
     yield from VideoReader(source, every_n=every_n, fps=fps, prefetch=prefetch)
-
-
-def expand_inputs(items: list[str], recursive: bool = True) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Files, directories (searched recursively) and glob patterns -> (media files, [(input, error)])."""
-    files: list[Path] = []
-    missing: list[tuple[str, str]] = []
-    seen = set()
-
-    def add(p: Path):
-        key = p.resolve()
-        if key not in seen:
-            seen.add(key)
-            files.append(p)
-
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            for p in sorted(path.glob(pattern)):
-                if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
-                    add(p)
-        elif path.exists():
-            add(path)
-        elif any(ch in item for ch in "*?["):
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                missing.append((item, "no file matches this pattern"))
-            for m in matches:
-                if Path(m).is_file():
-                    add(Path(m))
-        else:
-            missing.append((item, "no such file or directory"))
-    return files, missing
 
 
 def unique_path(path: str | Path) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .alignment import CROP_SIZE, crop_validity, estimate_transform, part_fractions, warp_crop
 from .detection import Detection, DetectorOptions, FaceDetector
-from .io import InputError, decode_image, jpeg_size, load_image, read_encoded
+from .io import ImageLimits, InputError, decode, load_image, read_encoded, read_header, shown
 from .measurement import FaceMeasurement, ModelScores
 from .model import OcclusionModel
 from .policy import PolicyOptions, decide, not_assessable_reason
@@ -45,6 +45,8 @@ class AnalyzerOptions:
     keep_images: keep the decoded image in ``ImageResult.image`` (for drawing).
     device: where the networks run: ``auto`` (CUDA when onnxruntime offers it, else the CPU), ``cpu`` or ``cuda``
         (see :func:`faceocc.runtime.choose_providers`).
+    limits: what an image file may cost, checked before decoding (:class:`faceocc.io.ImageLimits`: pixels from the
+        header, a JPEG's scans, the file's bytes).
     """
 
     model: str | None = None
@@ -55,6 +57,7 @@ class AnalyzerOptions:
     keep_maps: bool = False
     keep_images: bool = False
     device: str = "auto"
+    limits: ImageLimits = field(default_factory=ImageLimits)
 
 
 class Analyzer:
@@ -99,21 +102,32 @@ class Analyzer:
         """
         if path is None and isinstance(source, (str, Path)):
             path = str(source)
-        t0 = time.perf_counter()
         try:
-            photo = self._load(source)
+            return self._analyze(source, path)
         except InputError as exc:
             if raise_errors:
                 raise
             return error_result(path, str(exc))
-        photo.timings["decode"] = time.perf_counter() - t0
-        width, height = photo.size
-        result = ImageResult(path=path, width=width, height=height, min_face_px=self.min_face_px(width, height))
-        result.faces = self._faces(photo)
-        result.timings = photo.timings
-        if self.options.keep_images:
-            result.image = photo.full()
-        return result
+
+    def _analyze(self, source, path: str | None) -> ImageResult:
+        """:meth:`analyze`; whatever goes wrong with the input (OpenCV's or numpy's errors, memory) is an
+        :class:`InputError` naming it."""
+        t0 = time.perf_counter()
+        try:
+            photo = self._load(source)
+            photo.timings["decode"] = time.perf_counter() - t0
+            width, height = photo.size
+            result = ImageResult(path=path, width=width, height=height, min_face_px=self.min_face_px(width, height))
+            result.warnings = list(photo.notes)
+            result.faces = self._faces(photo)
+            result.timings = photo.timings
+            if self.options.keep_images:
+                result.image = photo.full()
+            return result
+        except InputError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - named and said in words; the cause stays chained
+            raise InputError(f"{_name(source, path)}: {_plain_words(exc)}") from exc
 
     def min_face_px(self, width: int, height: int) -> float:
         """The smallest face (shorter box side, photo pixels) the detector finds in a ``width`` x ``height`` photo."""
@@ -121,20 +135,23 @@ class Analyzer:
 
     def _load(self, source) -> _Photo:
         """Decode for detection: a big JPEG at 1/2, 1/4 or 1/8 when the detector's finest pass needs no more."""
-        encoded = None if isinstance(source, np.ndarray) else read_encoded(source)
+        limits = self.options.limits
+        encoded = None if isinstance(source, np.ndarray) else read_encoded(source, limits.max_file_bytes)
         if encoded is None:
-            return _Photo(load_image(source))
-        size = jpeg_size(encoded[0])
-        if size and size[0] * size[1] >= REDUCED_DECODE_PIXELS:
+            return _Photo(load_image(source, limits))
+        header = read_header(*encoded, limits.max_pixels)
+        size = header.upright_size
+        if header.format == "JPEG" and size[0] * size[1] >= REDUCED_DECODE_PIXELS:
             reduce = _reduction(self.detector.plan(*size).scales[0])
             if reduce > 1:
-                image = decode_image(*encoded, reduce=reduce)
-                got = (int(image.shape[1]), int(image.shape[0]))
+                decoded = decode(*encoded, reduce=reduce, limits=limits, header=header)
+                got = (int(decoded.image.shape[1]), int(decoded.image.shape[0]))
                 if got == (math.ceil(size[0] / reduce), math.ceil(size[1] / reduce)):
-                    return _Photo(image, size, 1.0 / reduce, encoded)
+                    return _Photo(decoded.image, size, 1.0 / reduce, encoded, decoded.notes, limits)
                 if got == size:  # the decoder could not reduce it
-                    return _Photo(image)
-        return _Photo(decode_image(*encoded))
+                    return _Photo(decoded.image, notes=decoded.notes)
+        decoded = decode(*encoded, limits=limits, header=header)
+        return _Photo(decoded.image, notes=decoded.notes)
 
     def analyze_faces(self, image: np.ndarray, detections: list[Detection] | None = None) -> list[FaceResult]:
         """Every face of an RGB array: detected here, or the given ``detections`` (photo pixels) when there are."""
@@ -271,8 +288,11 @@ class _Photo:
         size: tuple[int, int] | None = None,
         scale: float = 1.0,
         encoded: tuple[bytes, str] | None = None,
+        notes: list[str] | None = None,
+        limits: ImageLimits | None = None,
     ):
-        self.image, self.scale, self.encoded = image, scale, encoded
+        self.image, self.scale, self.encoded, self.limits = image, scale, encoded, limits
+        self.notes = notes or []
         self.size = size or (int(image.shape[1]), int(image.shape[0]))
         self.timings: dict[str, float] = {}
         self._full = image if scale == 1.0 else None
@@ -282,7 +302,7 @@ class _Photo:
             if self.encoded is None:  # only a reduced decode (scale < 1) leaves the full pixels undecoded
                 raise ValueError("a reduced photo needs its encoded bytes to decode the full-resolution pixels")
             t = time.perf_counter()
-            self._full = decode_image(*self.encoded)
+            self._full = decode(*self.encoded, limits=self.limits).image
             self.timings["decode"] = self.timings.get("decode", 0.0) + time.perf_counter() - t
         return self._full
 
@@ -295,6 +315,26 @@ class _Photo:
             if zoom <= ALIGN_MAX_ZOOM:
                 return self.image, small.astype(np.float32)
         return self.full(), landmarks
+
+
+def _name(source, path: str | None) -> str:
+    """How an input is named in a message."""
+    if path is not None:
+        return shown(path)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return "image array" if isinstance(source, np.ndarray) else type(source).__name__
+
+
+def _plain_words(exc: Exception) -> str:
+    """What an unexpected failure on an input means, without OpenCV's or numpy's raw text."""
+    if isinstance(exc, MemoryError) or "Insufficient memory" in str(exc) or "Failed to allocate" in str(exc):
+        return "not enough memory to analyse this image"
+    if isinstance(exc, OSError):
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
+    if type(exc).__name__ == "error":  # cv2.error
+        return "OpenCV cannot process this image (corrupt, or an unusual size or pixel layout)"
+    return f"cannot be analysed ({type(exc).__name__})"
 
 
 def _reduction(scale: float) -> int:

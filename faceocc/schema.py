@@ -171,6 +171,7 @@ CSV_FIELDS = [
     "error",
     "crop_file",
     "annotated_file",
+    "warnings",
 ]
 
 
@@ -189,6 +190,8 @@ class ImageResult:
     min_face_px: float | None = None  # the smallest face (shorter box side, image pixels) the detector searched for
     timings: dict[str, float] = field(default_factory=dict, repr=False, compare=False)  # seconds per stage
     annotated_file: str | None = None  # the annotated copy ``faceocc analyze --annotate`` wrote
+    #: what the user should know of how the image was read (only the first frame of an animation was analysed...)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -213,6 +216,8 @@ class ImageResult:
         if self.frame is not None:
             d["frame"] = self.frame
             d["time_s"] = self.time_s
+        if self.warnings:
+            d["warnings"] = list(self.warnings)
         return d
 
     def to_json(self, include_map: bool = False) -> str:
@@ -230,6 +235,7 @@ class ImageResult:
             "error": self.error,
             "annotated_file": self.annotated_file or "",
         }
+        base["warnings"] = "; ".join(self.warnings)
         if not self.faces:
             return [dict(base, face="")]
         return [dict(base, face=i, **f.csv_row()) for i, f in enumerate(self.faces)]

@@ -122,13 +122,13 @@ def test_options_that_exclude_each_other():
 
 def _decodes(monkeypatch):
     calls = []
-    real = pipeline.decode_image
+    real = pipeline.decode
 
-    def spy(data, name="<bytes>", reduce=1):
+    def spy(data, name="<bytes>", reduce=1, **kwargs):
         calls.append(reduce)
-        return real(data, name, reduce)
+        return real(data, name, reduce, **kwargs)
 
-    monkeypatch.setattr(pipeline, "decode_image", spy)
+    monkeypatch.setattr(pipeline, "decode", spy)
     return calls
 
 

@@ -233,7 +233,7 @@ def unit_graph(graph: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
 #: leaves that import no other faceocc module (onnxruntime sessions, reading images); the runtime in the middle
 #: (alignment, detection, model, policy, pipeline: everything not named here); evaluation and training above it; the
 #: command line and the HTTP service on top, and nothing imports them.
-BOTTOM = {f"{PACKAGE}.schema", f"{PACKAGE}.runtime", f"{PACKAGE}.io"}
+BOTTOM = {f"{PACKAGE}.schema", f"{PACKAGE}.runtime", f"{PACKAGE}.io", f"{PACKAGE}.files", f"{PACKAGE}.headers"}
 UPPER = {f"{PACKAGE}.evaluate", f"{PACKAGE}.train"}
 TOP = {f"{PACKAGE}.cli", f"{PACKAGE}.server", f"{PACKAGE}.__main__"}
 

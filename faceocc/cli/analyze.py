@@ -270,11 +270,11 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
     """Every input: those that are missing (an error record each), files (a progress bar over them), streams."""
     from tqdm import tqdm
 
-    from ..io import is_video
+    from ..io import is_video, shown
     from ..schema import error_result
 
     for item, reason in missing:
-        job.record(error_result(item, f"{item}: {reason}"))
+        job.record(error_result(item, f"{shown(item)}: {reason}"))
     bar = tqdm(
         total=len(files), unit="file", disable=job.quiet or len(files) < 2 or not sys.stderr.isatty(), desc="analyze"
     )

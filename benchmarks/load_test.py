@@ -11,7 +11,13 @@ option to aim it elsewhere), then:
 4. fault cases: corrupt upload, truncated image, empty body, wrong content types,
    oversized body, oversized image (pixel bomb), slow client, client that hangs up
    mid-upload; each must get a clear 4xx (or nothing, for the hang-up) and the
-   service must stay healthy after each.
+   service must stay healthy after each;
+5. abuse cases: slow-loris (``--slow-connections`` connections sending their headers a
+   byte at a time: all must be closed by the server's header timeout and /health must
+   answer), request framing (Transfer-Encoding and Content-Length together: one 400, the
+   connection closed, the smuggled second request never answered) and a JPEG scan bomb
+   (a progressive JPEG with 20,000 scans, sent twice at once: refused 413 before decoding,
+   and a normal request right after is answered 200).
 
 Every loop is bounded in count and time. Exit status 0 when every check passed.
 
@@ -99,6 +105,8 @@ class Server:
             str(args.server_timeout),
             "--max-upload-mb",
             str(args.max_upload_mb),
+            "--header-timeout",
+            str(args.header_timeout),
             "--log-level",
             "warning",
             "--no-access-log",
@@ -320,6 +328,99 @@ def fault_cases(server: Server, photo: bytes, args) -> list[dict]:
     return out
 
 
+def scan_bomb(copies: int = 20_000, size: int = 2048) -> bytes:
+    """A progressive JPEG whose smallest scan is repeated ``copies`` times: small, valid, and minutes to decode."""
+    import cv2
+    import numpy as np
+
+    ok, buf = cv2.imencode(".jpg", np.full((size, size, 3), 128, np.uint8), [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])
+    data = buf.tobytes()
+    starts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\xff\xda"]
+    scans = [data[a:b] for a, b in zip(starts, starts[1:] + [len(data) - 2])]
+    return data[:-2] + min(scans[1:], key=len) * copies + b"\xff\xd9"
+
+
+def _drip_headers(port: int, cap: float) -> str:
+    """Send a request head a byte every 50 ms until the server hangs up; "closed" or "still open" after ``cap`` s."""
+    head = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 4000
+    try:
+        with socket.create_connection((HOST, port), timeout=cap) as s:
+            deadline = time.time() + cap
+            for byte in head:
+                if time.time() > deadline:
+                    return "still open"
+                s.sendall(bytes([byte]))
+                time.sleep(0.05)
+    except OSError:
+        return "closed"
+    return "still open"
+
+
+def abuse_cases(server: Server, args) -> list[dict]:
+    """Slow-loris, ambiguous framing and a scan bomb; each bounded in time, loopback only."""
+    import concurrent.futures
+
+    import httpx
+
+    out = []
+    # slow-loris: more slow connections than uvicorn's connection cap (64)
+    t = time.perf_counter()
+    cap = args.header_timeout + 10
+    with concurrent.futures.ThreadPoolExecutor(args.slow_connections + 1) as pool:
+        drips = [pool.submit(_drip_headers, server.port, cap) for _ in range(args.slow_connections)]
+        time.sleep(args.header_timeout + 1)
+        try:
+            during = httpx.get(server.url + "/health", timeout=10).status_code
+        except httpx.HTTPError:
+            during = None
+        outcomes = [d.result() for d in drips]
+    closed = outcomes.count("closed")
+    record = _fault_record(
+        f"slow-loris ({args.slow_connections} slow header senders)", 200, None, during, None, t, server.url
+    )
+    record["closed_by_server"] = closed
+    record["passed"] = record["passed"] and closed == args.slow_connections
+    out.append(record)
+    # framing: both Transfer-Encoding and Content-Length, a second request hidden after the chunked body
+    t = time.perf_counter()
+    with socket.create_connection((HOST, server.port), timeout=15) as s:
+        s.sendall(
+            b"POST /v1/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/jpeg\r\nContent-Length: 43\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /v1/smuggled HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        reply = b""
+        try:
+            while chunk := s.recv(65536):
+                reply += chunk
+        except OSError:
+            pass
+    status = int(reply.split()[1]) if reply.startswith(b"HTTP/1.1 ") else None
+    record = _fault_record("framing (Transfer-Encoding + Content-Length)", 400, None, status, None, t, server.url)
+    record["responses"] = reply.count(b"HTTP/1.1 ")
+    record["passed"] = record["passed"] and record["responses"] == 1
+    out.append(record)
+    # a scan bomb, twice at once, then an ordinary request
+    bomb = scan_bomb()
+    t = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        replies = list(
+            pool.map(
+                lambda _: httpx.post(
+                    server.url + "/v1/analyze", content=bomb, headers={"content-type": "image/jpeg"}, timeout=120
+                ),
+                range(2),
+            )
+        )
+    statuses = {r.status_code for r in replies}
+    code = replies[0].json().get("error", {}).get("code") if replies[0].status_code != 200 else None
+    status = replies[0].status_code if len(statuses) == 1 else None
+    record = _fault_record(
+        f"JPEG scan bomb x2 ({len(bomb)} bytes)", 413, "image_too_large", status, code, t, server.url
+    )
+    out.append(record)
+    return out
+
+
 def _fault_record(name, want_status, want_code, status, code, t0, url) -> dict:
     import httpx
 
@@ -361,12 +462,16 @@ def main(argv=None) -> int:
         "--server-timeout", type=float, default=3.0, help="the server's --timeout (slow-client case waits this long)"
     )
     p.add_argument("--max-upload-mb", type=float, default=2.0, help="the server's --max-upload-mb")
+    p.add_argument("--header-timeout", type=float, default=2.0, help="the server's --header-timeout")
+    p.add_argument("--slow-connections", type=int, default=80, help="slow-loris connections (1..200)")
     p.add_argument("--time-cap", type=float, default=180.0, help="seconds at most per phase")
     p.add_argument("--json", type=Path, help="also write the report here")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     if any(c < 1 or c > args.max_concurrency for c in levels):
         p.error("every level must be within 1..--max-concurrency (requests above the limit are the overload phase)")
+    if not 1 <= args.slow_connections <= 200:
+        p.error("--slow-connections must be within 1..200")
     for name in ("requests", "soak", "overload"):
         if getattr(args, name) < 0 or getattr(args, name) > 100_000:
             p.error(f"--{name} must be within 0..100000")
@@ -436,12 +541,14 @@ def main(argv=None) -> int:
                 f"(growth over the second half {growth:+.1f} MiB){'' if soak_ok else '  FAILED'}",
                 flush=True,
             )
-        report["faults"] = fault_cases(server, PHOTO, args)
+        report["faults"] = fault_cases(server, PHOTO, args) + abuse_cases(server, args)
         for f in report["faults"]:
             ok &= f["passed"]
             print(
                 f"fault {f['case']:<42} -> {f['status']} {f['code']} in {f['seconds']} s; healthy after: "
-                f"{f['healthy_after']}{'' if f['passed'] else '  FAILED (expected ' + str(f['expected']) + ')'}",
+                f"{f['healthy_after']}"
+                + "".join(f"; {k} {f[k]}" for k in ("closed_by_server", "responses") if k in f)
+                + ("" if f["passed"] else "  FAILED (expected " + str(f["expected"]) + ")"),
                 flush=True,
             )
         import httpx

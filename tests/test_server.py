@@ -384,8 +384,15 @@ def test_video_job_upload(client, video):
 
 
 def test_video_job_errors(client):
-    r = client.post("/v1/jobs", files={"file": ("bad.mp4", b"not a video at all", "video/mp4")})
-    assert r.status_code == 202
+    e = _err(
+        client.post("/v1/jobs", files={"file": ("bad.mp4", b"not a video at all", "video/mp4")}),
+        422,
+        "unreadable_video",
+    )
+    assert "bad.mp4" in e["message"] and "container" in e["message"]
+    # the bytes of an AVI header, then nothing readable: accepted, then the job fails
+    r = client.post("/v1/jobs", files={"file": ("bad.avi", b"RIFF\0\0\0\0AVI LIST" + b"x" * 500, "video/avi")})
+    assert r.status_code == 202, r.text
     job = _wait_job(client, r.json()["id"])
     assert job["status"] == "failed" and job["error"]["code"] == "unreadable_video"
     assert "/tmp" not in job["error"]["message"]  # server paths are not leaked
@@ -550,7 +557,8 @@ def test_settings_validation(tmp_path):
         ServerSettings(jobs_root=tmp_path / "missing")
     with pytest.raises(ValueError):
         ServerSettings(max_concurrency=0)
-    assert ServerSettings(api_key="  ").api_key is None
+    with pytest.raises(ValueError, match="api_key is empty"):
+        ServerSettings(api_key="  ")  # an empty key must not quietly turn authentication off
 
 
 def test_api_docs_page_is_served_locally(client):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import math
 import os
 import shutil
 import warnings
@@ -34,7 +35,7 @@ class RequestOptions:
     def __init__(
         self,
         threshold: float | None = Query(
-            None, ge=0.0, le=1.0, description="Occlusion threshold (default: the model's)."
+            None, ge=0.0, le=1.0, allow_inf_nan=False, description="Occlusion threshold (default: the model's)."
         ),
         eyeglasses_occlude: bool | None = Query(None, description="Count clear eyeglasses as an occlusion."),
         include_map: bool = Query(False, description="Add each face's occlusion map (canonical crop frame)."),
@@ -150,12 +151,26 @@ async def read_images(request: Request, limit: int, timeout: float, max_files: i
     )
 
 
-def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
-    """Refuse images whose header announces more than ``max_pixels`` pixels, before decoding them."""
+def jpeg_scan_count(data: bytes) -> int:
+    """How many scans (SOS markers) a JPEG has; 0 for other formats. Entropy-coded data never holds ``FF DA`` (an
+    ``FF`` there is followed by ``00`` or a restart marker), so counting the marker bytes is exact up to thumbnails."""
+    return data.count(b"\xff\xda") if data[:3] == b"\xff\xd8\xff" else 0
+
+
+def check_image_header(data: bytes, name: str, max_pixels: int, max_scans: int | None = None) -> None:
+    """Refuse images whose header announces more than ``max_pixels`` pixels, or JPEGs with more than ``max_scans``
+    scans (a progressive "scan bomb" decodes for minutes), before decoding them."""
     from PIL import Image
 
     if not data:
         raise ApiError(400, "empty_body", f"{name}: empty file")
+    scans = jpeg_scan_count(data)
+    if max_scans is not None and scans > max_scans:
+        raise ApiError(
+            413,
+            "image_too_large",
+            f"{name}: JPEG with {scans} scans (limit {max_scans}); such files take minutes to decode",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -179,10 +194,15 @@ def check_image_header(data: bytes, name: str, max_pixels: int) -> None:
 
 # -- video jobs --------------------------------------------------------------------------------------------------------
 
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 _JOB_OPTION_CHECKS = {
-    "every_n": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
-    "fps": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0),
-    "threshold": lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1),
+    "every_n": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 1_000_000,
+    "fps": lambda v: v is None or (_number(v) and v > 0),
+    "threshold": lambda v: v is None or (_number(v) and 0 <= v <= 1),
     "eyeglasses_occlude": lambda v: v is None or isinstance(v, bool),
     "include_map": lambda v: isinstance(v, bool),
 }
@@ -193,12 +213,18 @@ async def read_job_spec(request: Request, timeout: float) -> dict[str, Any]:
     check_length(request, MAX_JSON_BYTES)
     body = await read_with_deadline(collect(request, MAX_JSON_BYTES, timeout), timeout)
     try:
-        spec = json.loads(body or b"null")
-    except ValueError:
-        raise ApiError(422, "invalid_parameter", "the JSON body is not valid JSON") from None
+        spec = json.loads(body or b"null", parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(422, "invalid_parameter", "the JSON body is nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(422, "invalid_parameter", f"the JSON body is not valid JSON ({exc})") from None
     if not isinstance(spec, dict) or "path" not in spec:
         raise ApiError(422, "invalid_parameter", "the JSON body must be an object with a 'path'")
     return spec
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def job_options(spec: dict[str, Any]) -> dict[str, Any]:
@@ -220,17 +246,35 @@ def resolve_server_path(raw: Any, root: str | Path | None) -> Path:
         )
     if not isinstance(raw, str) or not raw.strip() or "\x00" in raw:
         raise ApiError(422, "invalid_parameter", "'path' must be a non-empty string")
+    check_path_text(raw)
     given = Path(raw)
     candidate = given if given.is_absolute() else Path(root) / given
     try:
         resolved = candidate.resolve(strict=False)
-    except (OSError, RuntimeError):
-        raise ApiError(403, "path_not_allowed", f"{raw}: not a path under the jobs root") from None
-    if not resolved.is_relative_to(root) or resolved == Path(root):
-        raise ApiError(403, "path_not_allowed", f"{raw}: outside the jobs root; give a path relative to it")
-    if not resolved.is_file():
-        raise ApiError(404, "file_not_found", f"{raw}: no such file under the jobs root")
+        if not resolved.is_relative_to(root) or resolved == Path(root):
+            raise ApiError(403, "path_not_allowed", f"{raw!r}: outside the jobs root; give a path relative to it")
+        found = resolved.is_file()
+    except (OSError, RuntimeError, ValueError):
+        raise ApiError(403, "path_not_allowed", f"{raw!r}: not a path under the jobs root") from None
+    if not found:
+        raise ApiError(404, "file_not_found", f"{raw!r}: no such file under the jobs root")
     return resolved
+
+
+#: longest server-side path accepted (bytes), and longest part of it (the usual file-system limits)
+MAX_PATH_BYTES, MAX_NAME_BYTES = 4096, 255
+
+
+def check_path_text(raw: str) -> None:
+    """422 for a path that no file can have: not encodable, a part over 255 bytes, over 4096 bytes in all."""
+    try:
+        encoded = os.fsencode(raw)
+    except UnicodeError:
+        raise ApiError(422, "invalid_parameter", "'path' is not valid text (it holds a lone surrogate)") from None
+    if len(encoded) > MAX_PATH_BYTES:
+        raise ApiError(422, "invalid_parameter", f"'path' is longer than {MAX_PATH_BYTES} bytes")
+    if any(len(part) > MAX_NAME_BYTES for part in encoded.split(b"/")):
+        raise ApiError(422, "invalid_parameter", f"'path' has a part longer than {MAX_NAME_BYTES} bytes")
 
 
 async def receive_video(request: Request, job_dir: Path, limit: int, idle: float) -> tuple[str, Path]:

@@ -21,6 +21,7 @@ from .requests import (
 )
 from .schemas import ERRORS, JOB_BODY, error_responses
 from .service import Service, get_service, require_api_key
+from .video import check_container
 
 router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
 
@@ -30,9 +31,11 @@ router = APIRouter(tags=["jobs"], dependencies=[Depends(require_api_key)])
 )
 async def create_job(
     request: Request,
-    every_n: int = Query(1, ge=1, description="Analyze every N-th frame."),
-    fps: float | None = Query(None, gt=0, description="Analyze about this many frames per second."),
-    threshold: float | None = Query(None, ge=0, le=1),
+    every_n: int = Query(1, ge=1, le=1_000_000, description="Analyze every N-th frame."),
+    fps: float | None = Query(
+        None, gt=0, allow_inf_nan=False, description="Analyze about this many frames per second."
+    ),
+    threshold: float | None = Query(None, ge=0, le=1, allow_inf_nan=False),
     eyeglasses_occlude: bool | None = Query(None),
     include_map: bool = Query(False),
     service: Service = Depends(get_service),
@@ -66,6 +69,7 @@ async def _server_file_job(request: Request, service: Service, options: dict[str
     spec = await read_job_spec(request, service.settings.timeout)
     path = resolve_server_path(spec["path"], service.settings.jobs_root)
     options.update(job_options(spec))
+    check_container(path, str(spec["path"]))
     job_id, _ = service.jobs.new_job_dir()
     return Job(id=job_id, source=str(spec["path"]), video_path=path, owns_video=False, options=options)
 
@@ -77,6 +81,7 @@ async def _upload_job(request: Request, service: Service, options: dict[str, Any
     job_id, job_dir = service.jobs.new_job_dir()
     try:
         name, video_path = await receive_video(request, job_dir, settings.max_video_bytes, settings.timeout)
+        check_container(video_path, name)
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse
 
 from .. import __version__
 from .errors import ApiError
 from .schemas import error_responses
-from .service import Service, get_service, require_api_key
+from .service import Service, authorised, get_service, require_api_key
 
 router = APIRouter(tags=["operations"])
 
@@ -20,10 +20,15 @@ async def health():
 
 
 @router.get("/ready", responses=error_responses(503))
-async def ready(service: Service = Depends(get_service)):
-    """Readiness: the model is loaded and the workers run; also says how busy the service is."""
+async def ready(request: Request, service: Service = Depends(get_service)):
+    """Readiness: the model is loaded and the workers run; with the API key (or none configured) also the model,
+    the limits and how busy the service is."""
+    if not service.jobs.healthy:
+        raise ApiError(503, "not_ready", "the video job worker stopped")
     settings, model = service.settings, service.analyzer.model
-    body = {
+    if not authorised(request):
+        return {"status": "ready", "auth_required": True}
+    return {
         "status": "ready",
         "model": model.name,
         "model_threshold": model.threshold,
@@ -40,9 +45,6 @@ async def ready(service: Service = Depends(get_service)):
             "max_batch_files": settings.max_batch_files,
         },
     }
-    if not service.jobs.healthy:
-        raise ApiError(503, "not_ready", "the video job worker stopped")
-    return body
 
 
 @router.get("/metrics", dependencies=[Depends(require_api_key)], response_class=PlainTextResponse)

@@ -62,7 +62,11 @@ class Service:
         )
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.jobs = JobManager(
-            self.work_dir / "jobs", settings.queue_size, settings.max_jobs_kept, functools.partial(run_video_job, self)
+            self.work_dir / "jobs",
+            settings.queue_size,
+            settings.max_jobs_kept,
+            functools.partial(run_video_job, self),
+            ttl=settings.job_ttl,
         )
         m = self.metrics
         m.gauge(
@@ -81,7 +85,8 @@ class Service:
         )
 
     def close(self) -> None:
-        self.jobs.stop()
+        """Shut down: drain the video jobs (``drain_timeout``), stop the workers."""
+        self.jobs.stop(self.settings.drain_timeout)
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self._owns_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
@@ -109,7 +114,7 @@ class Service:
         label = name or "upload"
         if deadline is not None and time.monotonic() > deadline:
             raise ApiError(504, "timeout", f"analysis did not start within the timeout ({self.settings.timeout:g} s)")
-        check_image_header(data, label, self.settings.max_pixels)
+        check_image_header(data, label, self.settings.max_pixels, self.settings.max_jpeg_scans)
         try:
             image = decode_image(data, label)
         except InputError as exc:
@@ -205,17 +210,21 @@ def get_service(request: Request) -> Service:
     return request.app.state.service
 
 
-async def require_api_key(request: Request) -> None:
-    """401 unless the request carries the configured API key (``X-API-Key`` or a Bearer token); none configured:
-    open."""
+def authorised(request: Request) -> bool:
+    """The request carries the configured API key (``X-API-Key`` or a Bearer token); True when none is configured."""
     key = get_service(request).settings.api_key
     if key is None:
-        return
+        return True
     given = request.headers.get("x-api-key")
     auth = request.headers.get("authorization", "")
     if given is None and auth.lower().startswith("bearer "):
         given = auth[7:].strip()
-    if given is None or not hmac.compare_digest(given.encode(), key.encode()):
+    return given is not None and hmac.compare_digest(given.encode(), key.encode())
+
+
+async def require_api_key(request: Request) -> None:
+    """401 unless the request is :func:`authorised`."""
+    if not authorised(request):
         raise ApiError(
             401,
             "unauthorized",

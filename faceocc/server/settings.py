@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,17 @@ class ServerSettings:
         None: server-side paths are refused.
     queue_size: video jobs waiting to run; one more is answered 503.
     max_jobs_kept: finished jobs kept (with their results) before the oldest are forgotten.
-    work_dir: where uploaded videos and job results are written (None: a temporary folder).
+    work_dir: where uploaded videos, job results and the job table (``jobs.sqlite3``) are written (None: a temporary
+        folder); give one to keep jobs across restarts.
+    allowed_hosts: the ``Host`` header names accepted (``*.example.com`` matches subdomains; None: any host).
+        ``faceocc serve`` defaults to the loopback names when it listens on loopback (against DNS rebinding).
+    header_timeout: seconds a connection may take to send a request's headers; slower ones are closed
+        (slow-loris; applied by ``faceocc serve``'s HTTP protocol, see :mod:`faceocc.server.connections`).
+    drain_timeout: seconds a running video job may go on after SIGTERM before it is stopped (queued jobs are marked
+        interrupted at once).
+    job_ttl: seconds a finished job (and its results) is kept; interrupted and finished jobs older than this are
+        forgotten and their files removed by a periodic sweep.
+    max_jpeg_scans: JPEGs with more scans are refused before decoding (413): progressive "scan bombs" take minutes.
     """
 
     model: str | None = None
@@ -54,21 +65,36 @@ class ServerSettings:
     queue_size: int = 8
     max_jobs_kept: int = 100
     work_dir: str | Path | None = None
+    allowed_hosts: tuple[str, ...] | None = None
+    header_timeout: float = 10.0
+    drain_timeout: float = 30.0
+    job_ttl: float = 24 * 3600.0
+    max_jpeg_scans: int = 100
 
     def __post_init__(self) -> None:
         if self.max_upload_mb <= 0 or self.max_batch_mb <= 0 or self.max_video_mb <= 0:
             raise ValueError("upload limits must be positive")
         if not 0 < self.max_pixels <= MAX_PIXELS:
             raise ValueError(f"max_pixels must be within 1..{MAX_PIXELS}, got {self.max_pixels}")
-        if self.timeout <= 0:
-            raise ValueError(f"timeout must be positive, got {self.timeout}")
-        for name in ("max_concurrency", "workers", "queue_size", "max_batch_files", "max_jobs_kept"):
+        for name in ("timeout", "header_timeout", "job_ttl"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+        if not (math.isfinite(self.drain_timeout) and self.drain_timeout >= 0):
+            raise ValueError(f"drain_timeout must be zero or more seconds, got {self.drain_timeout}")
+        for name in ("max_concurrency", "workers", "queue_size", "max_batch_files", "max_jobs_kept", "max_jpeg_scans"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be within [0, 1], got {self.threshold}")
         if self.api_key is not None and not self.api_key.strip():
-            self.api_key = None
+            # an empty key must not quietly turn authentication off
+            raise ValueError("api_key is empty or blank: give a real key, or none at all to run without one")
+        if self.allowed_hosts is not None:
+            hosts = tuple(h.strip().lower() for h in self.allowed_hosts if h.strip())
+            if not hosts:
+                raise ValueError("allowed_hosts is empty: give at least one host name, or None to accept any")
+            self.allowed_hosts = hosts
         if self.jobs_root is not None:
             root = Path(self.jobs_root).expanduser()
             if not root.is_dir():

@@ -11,16 +11,18 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from faceocc.batch import BatchOptions, run_batch
-from faceocc.batch.store import OutputError
-from faceocc.batch.worker import AnalyzeWorker
-from faceocc.cli import app
-from faceocc.evaluate.bench_photos import make_folder
-from faceocc.evaluate.bench_photos import test_photo as astronaut_photo
-from faceocc.pipeline import AnalyzerOptions
+ray = pytest.importorskip("ray")  # the faceocc[ray] extra (pyarrow comes with ray[data])
 
-ray = pytest.importorskip("ray")
-pq = pytest.importorskip("pyarrow.parquet")
+import pyarrow.parquet as pq  # noqa: E402
+
+from faceocc.batch import BatchOptions, run_batch  # noqa: E402
+from faceocc.batch.store import OutputError  # noqa: E402
+from faceocc.batch.worker import AnalyzeWorker  # noqa: E402
+from faceocc.cli import app  # noqa: E402
+from faceocc.evaluate.bench_photos import make_folder  # noqa: E402
+from faceocc.evaluate.bench_photos import test_photo as astronaut_photo  # noqa: E402
+from faceocc.pipeline import AnalyzerOptions  # noqa: E402
+
 runner = CliRunner()
 OPTIONS = AnalyzerOptions(device="cpu", threads=1)
 
@@ -55,6 +57,7 @@ def _records(path: Path) -> list[dict]:
     return sorted((json.loads(line) for line in lines), key=lambda r: (r["path"], r.get("frame", -1)))
 
 
+@pytest.mark.slow  # > 20 s on a loaded 2-core machine: Ray and its actors start
 def test_the_ray_engine_writes_the_records_of_the_local_engine(local_ray, media, tmp_path):
     missing = str(media / "missing.jpg")
     local = runner.invoke(
@@ -84,6 +87,7 @@ def test_the_ray_engine_writes_the_records_of_the_local_engine(local_ray, media,
     assert errors == {r["path"]: r["error"] for r in expected if r["error"]}
 
 
+@pytest.mark.slow  # > 20 s on a loaded 2-core machine: Ray and its actors start
 def test_a_run_resumes_where_it_stopped(local_ray, media, tmp_path):
     photos = sorted(str(p) for p in media.glob("bench_*.jpg"))
     listing = tmp_path / "inputs.txt"
@@ -107,6 +111,7 @@ def test_a_run_resumes_where_it_stopped(local_ray, media, tmp_path):
         run_batch([str(listing)], out, AnalyzerOptions(device="cpu", threads=1, model="other.onnx"), options)
 
 
+@pytest.mark.slow  # > 20 s on a loaded 2-core machine: Ray and its actors start
 def test_a_killed_actor_loses_and_repeats_no_record(local_ray, media, tmp_path):
     killed = tmp_path / "killed"
 
@@ -126,3 +131,12 @@ def test_a_killed_actor_loses_and_repeats_no_record(local_ray, media, tmp_path):
     records = _records(tmp_path / "out" / "records.jsonl")
     assert [r["path"] for r in records] == sorted(photos)
     assert summary.stats["images"] == 4 and len(summary.errors) == 1
+
+
+def test_without_ray_the_command_names_the_extra(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    result = runner.invoke(app, ["batch", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "faceocc[ray]" in result.output

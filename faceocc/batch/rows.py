@@ -9,6 +9,7 @@ and how many records the input gave (a run is resumed from them).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pyarrow as pa
@@ -61,8 +62,8 @@ def input_rows(source: str, results: list[ImageResult], seconds: float) -> list[
     """The rows of one input's records (``results``: one for an image, one per analysed frame of a video)."""
     rows: list[dict[str, Any]] = []
     for seq, result in enumerate(results):
-        record = result.to_dict()
         line = result.to_json()
+        record = json.loads(line)  # the record as written (one to_dict; json.loads is the cheaper half)
         faces = record.pop("faces")
         base = {"input": source, "seq": seq, "records": len(results), **record}
         first = len(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -73,7 +74,7 @@ def batch(
         model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, cpus_per_worker, device=device
     )
     analyzer.close()  # built here to check the options; each actor builds its own
-    video = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
+    video: dict[str, Any] = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
     settings = BatchOptions(
         num_workers=num_workers,
         cpus_per_worker=cpus_per_worker,

@@ -1,6 +1,6 @@
 """The ``faceocc`` command line, one module per group of commands:
 
-- ``analyze``: ``analyze`` and ``sort``;
+- ``analyze``: ``analyze`` and ``sort``; ``batch``: ``batch`` (the same records on Ray Data);
 - ``training``: ``prepare``, ``train``, ``export`` and ``synth-grid``;
 - ``evaluate``: ``evaluate``; ``bench_audit``: ``bench`` and ``audit`` (``gather`` loads their faces);
 - ``serve``: ``serve`` (defined by ``faceocc.server.commands``).
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import typer
 
-from . import analyze, evaluate, serve, training
+from . import analyze, batch, evaluate, serve, training
 
 app = typer.Typer(
     add_completion=False,
@@ -22,7 +22,7 @@ app = typer.Typer(
     help="faceocc: is each face occluded, by what, where and how much, and usable for face recognition?",
 )
 
-for _group in (analyze, training, evaluate, serve):  # the order of `faceocc --help`
+for _group in (analyze, batch, training, evaluate, serve):  # the order of `faceocc --help`
     _group.register(app)
 
 

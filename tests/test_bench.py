@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from typer.testing import CliRunner
@@ -22,15 +21,12 @@ def test_test_photo_has_one_face():
     assert len(Analyzer().analyze(bench.encode_jpeg(photo)).faces) == 1
 
 
-def test_bench_cli_is_fast_and_writes_json(tmp_path):
+def test_bench_cli_writes_json(tmp_path):
     out = tmp_path / "bench.json"
-    t = time.perf_counter()
     res = runner.invoke(
         app, ["bench", "--iterations", "3", "--workers", "1", "--folder-images", "2", "--json", str(out), "-q"]
     )
-    elapsed = time.perf_counter() - t
     assert res.exit_code == 0, res.output
-    assert elapsed < 30
     data = json.loads(out.read_text())
     lat = data["latency"][0]
     assert lat["faces_found"] == 1 and lat["iterations"] == 3 and lat["model_mb"] > 0

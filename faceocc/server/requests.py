@@ -7,12 +7,10 @@ Everything here raises :class:`~faceocc.server.errors.ApiError` with the stable 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import math
 import os
 import shutil
-import warnings
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
@@ -151,45 +149,31 @@ async def read_images(request: Request, limit: int, timeout: float, max_files: i
     )
 
 
-def jpeg_scan_count(data: bytes) -> int:
-    """How many scans (SOS markers) a JPEG has; 0 for other formats. Entropy-coded data never holds ``FF DA`` (an
-    ``FF`` there is followed by ``00`` or a restart marker), so counting the marker bytes is exact up to thumbnails."""
-    return data.count(b"\xff\xda") if data[:3] == b"\xff\xd8\xff" else 0
-
-
 def check_image_header(data: bytes, name: str, max_pixels: int, max_scans: int | None = None) -> None:
     """Refuse images whose header announces more than ``max_pixels`` pixels, or JPEGs with more than ``max_scans``
-    scans (a progressive "scan bomb" decodes for minutes), before decoding them."""
-    from PIL import Image
+    scans (a progressive "scan bomb" decodes for minutes), before decoding them: :func:`faceocc.headers.read_header`
+    and :func:`faceocc.headers.jpeg_scan_count` (the rules the CLI and the Python API use), as HTTP errors."""
+    from ..headers import jpeg_scan_count, read_header
+    from ..io import InputError
 
     if not data:
         raise ApiError(400, "empty_body", f"{name}: empty file")
-    scans = jpeg_scan_count(data)
-    if max_scans is not None and scans > max_scans:
+    if max_scans is not None and data[:2] == b"\xff\xd8" and (scans := jpeg_scan_count(data)) > max_scans:
         raise ApiError(
             413,
             "image_too_large",
             f"{name}: JPEG with {scans} scans (limit {max_scans}); such files take minutes to decode",
         )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-    except Image.DecompressionBombError as exc:  # far above any sane limit: PIL refuses it itself
-        raise ApiError(413, "image_too_large", f"{name}: image too large ({exc}); limit {max_pixels} pixels") from None
-    except Exception:  # noqa: BLE001 - PIL raises many types for non-images
+        read_header(data, name, max_pixels)
+    except InputError as exc:
+        if "too large" in str(exc):
+            raise ApiError(413, "image_too_large", str(exc)) from None
         raise ApiError(
             422,
             "unreadable_image",
             f"{name}: not an image faceocc can read (JPEG, PNG, WebP, BMP, TIFF, GIF, PPM are supported)",
         ) from None
-    if width * height > max_pixels:
-        raise ApiError(
-            413,
-            "image_too_large",
-            f"{name}: image too large ({width}x{height} = {width * height} pixels; limit {max_pixels})",
-        )
 
 
 # -- video jobs --------------------------------------------------------------------------------------------------------

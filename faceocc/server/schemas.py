@@ -76,6 +76,9 @@ class ImageOut(BaseModel):
     height: int
     faces: list[FaceOut]  # type: ignore[valid-type]  # a model made at import time
     error: str | None
+    min_face_px: int | None = Field(None, description="the smallest face (pixels) the detector searched for")
+    annotated_file: str | None = Field(None, description="always null here (the CLI's --annotate output)")
+    warnings: list[str] | None = Field(None, description="only when there are some: how the image was read")
 
 
 class BatchOut(BaseModel):

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..headers import MAX_JPEG_SCANS
 from ..io import MAX_PIXELS
 
 
@@ -69,7 +70,7 @@ class ServerSettings:
     header_timeout: float = 10.0
     drain_timeout: float = 30.0
     job_ttl: float = 24 * 3600.0
-    max_jpeg_scans: int = 100
+    max_jpeg_scans: int = MAX_JPEG_SCANS
 
     def __post_init__(self) -> None:
         if self.max_upload_mb <= 0 or self.max_batch_mb <= 0 or self.max_video_mb <= 0:

@@ -417,3 +417,32 @@ def test_not_a_model_and_bad_options(tiny_dataset, tmp_path):
     assert res.exit_code == 2 and "tpr=VALUE" in res.output
     res = runner.invoke(app, ["evaluate"])
     assert res.exit_code == 2 and "DATASET" in res.output
+
+
+def test_pick_threshold_with_a_gap_term_raises_the_threshold_until_the_groups_agree():
+    # 10 clean faces per group; women's clean faces score higher, so at the FPR pick women are flagged more often
+    y = np.array([0] * 20 + [1] * 4)
+    s = np.array([0.1] * 9 + [0.5] + [0.1] * 6 + [0.5, 0.55, 0.6, 0.7] + [0.8, 0.9, 0.95, 0.99])
+    groups = np.array(["male"] * 10 + ["female"] * 10 + ["male"] * 4, dtype=object)
+    plain = M.pick_threshold(y, s, target_fpr=0.25)
+    assert plain["threshold"] == pytest.approx(0.5) and plain["fpr"] == pytest.approx(0.25)
+    gap, fprs = M.group_fpr_gap(y, s, groups, plain["threshold"])
+    assert gap == pytest.approx(0.3) and fprs == {"male": pytest.approx(0.1), "female": pytest.approx(0.4)}
+    fair = M.pick_threshold(y, s, target_fpr=0.25, groups=groups, max_gap=0.1)
+    # 0.55: male 0.0, female 0.3; 0.6: 0.0 / 0.2; 0.7: 0.0 / 0.1 -> the lowest threshold within 10 points
+    assert fair["threshold"] == pytest.approx(0.7) and fair["gap_reached"]
+    assert fair["gap"] == pytest.approx(0.1) and fair["target"] == {"fpr": 0.25, "gap": 0.1}
+    assert fair["fpr"] == pytest.approx(0.05) and fair["tpr"] == 1.0
+    unreachable = M.pick_threshold(y, s, target_fpr=0.25, groups=["x"] * 24, max_gap=0.0)
+    assert unreachable["threshold"] == plain["threshold"] and unreachable["gap"] == 0.0  # one group: no gap
+
+
+def test_pick_threshold_target_parses_a_gap_term():
+    import typer
+
+    from faceocc.cli.evaluate import parse_target
+
+    assert parse_target("fpr=0.02,gap=0.01") == {"target_fpr": 0.02, "max_gap": 0.01}
+    assert parse_target("tpr=0.9") == {"target_tpr": 0.9}
+    with pytest.raises(typer.Exit):
+        parse_target("gap=0.01")

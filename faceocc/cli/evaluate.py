@@ -27,23 +27,35 @@ _PAD_MODE_HELP = (
 
 
 def parse_target(text: str | None) -> dict | None:
-    """``--pick-threshold tpr=0.95`` -> ``{"target_tpr": 0.95}`` (None without one); anything else fails."""
+    """``--pick-threshold tpr=0.95`` -> ``{"target_tpr": 0.95}``; ``fpr=0.02,gap=0.01`` adds ``{"max_gap": 0.01}``
+    (the gender FPR gap, faces with a group only); None without one; anything else fails."""
     if not text:
         return None
-    key, sep, value = text.replace(":", "=").partition("=")
-    key = key.strip().lower()
-    try:
-        v: float | None = float(value)
-    except ValueError:
-        v = None
-    if not sep or key not in ("tpr", "fpr") or v is None or not 0.0 <= v <= 1.0:
-        fail(f"--pick-threshold {text!r}: give tpr=VALUE or fpr=VALUE with VALUE in [0, 1], e.g. tpr=0.95")
-    return {f"target_{key}": v}
+    target: dict = {}
+    for part in text.split(","):
+        key, sep, value = part.replace(":", "=").partition("=")
+        key = key.strip().lower()
+        try:
+            v: float | None = float(value)
+        except ValueError:
+            v = None
+        if not sep or key not in ("tpr", "fpr", "gap") or v is None or not 0.0 <= v <= 1.0:
+            fail(
+                f"--pick-threshold {text!r}: give tpr=VALUE or fpr=VALUE with VALUE in [0, 1], e.g. tpr=0.95, "
+                "optionally with gap=VALUE (the largest gender gap in clean-face FPR), e.g. fpr=0.02,gap=0.01"
+            )
+        target["max_gap" if key == "gap" else f"target_{key}"] = v
+    if ("target_tpr" in target) == ("target_fpr" in target):
+        fail(f"--pick-threshold {text!r}: give exactly one of tpr=VALUE and fpr=VALUE")
+    return target
 
 
-def target_text(op: dict) -> str:
-    """The target an operating point was picked for, as ``TPR >= 0.95``."""
-    return ", ".join(f"{k.upper()} {'>=' if k == 'tpr' else '<='} {v}" for k, v in op["target"].items())
+def _gap_text(op: dict) -> str:
+    """``; gender FPR gap 0.8 points (female 1.2%, male 0.4%)`` for a pick with a gap term, else ""."""
+    if "gap" not in op:
+        return ""
+    groups = ", ".join(f"{k} {100 * v:.1f}%" for k, v in op["group_fpr"].items())
+    return f"; gender FPR gap {100 * op['gap']:.1f} points ({groups}){'' if op['gap_reached'] else ' (not reached)'}"
 
 
 def _p(v) -> str:
@@ -59,13 +71,14 @@ def _pick(target: dict, sets, dataset: str, threshold_out: Path | None, out: Pat
     from ..evaluate.report import effective_scores, scored_mask
     from ..io import unique_path
 
-    ys, ss = [], []
+    ys, ss, gs = [], [], []
     for _, es, eo in sets:
         sel = scored_mask(es)
         ys.append(np.array([it.true_occluded for it, s in zip(es.items, sel) if s], int))
+        gs.append(np.array([it.group for it, s in zip(es.items, sel) if s], dtype=object))
         ss.append(effective_scores(es, 0, eo)[sel])
     try:
-        op = M.pick_threshold(np.concatenate(ys), np.concatenate(ss), **target)
+        op = M.pick_threshold(np.concatenate(ys), np.concatenate(ss), groups=np.concatenate(gs), **target)
     except ValueError as exc:
         fail(f"--pick-threshold: {exc}")
     op.update(
@@ -107,12 +120,14 @@ def _summary(report: dict, results: list, out: Path, fmt: str, op: dict | None, 
             quiet,
         )
     if op:
+        from ..evaluate.render import target_text
+
         sets = "".join(
             f"; {n}: {v['faces']} faces, TPR {_p(v['tpr'])} FPR {_p(v['fpr'])}" for n, v in op.get("sets", {}).items()
         )
         say(
             f"threshold {op['threshold']:.4f} for {target_text(op)}: TPR {_p(op['tpr'])} FPR {_p(op['fpr'])}"
-            f"{'' if op['reached'] else ' (target not reached)'}{sets} -> {op['file']}",
+            f"{'' if op['reached'] else ' (target not reached)'}{_gap_text(op)}{sets} -> {op['file']}",
             quiet,
         )
     say(f"report: {out / ('report.' + fmt)}", quiet)
@@ -270,7 +285,10 @@ def evaluate(
     threshold: float | None = options.threshold("Occlusion threshold (default: each model's own)."),
     threshold_file: Path | None = options.threshold_file("Read the threshold from a JSON file with a 'threshold'."),
     pick_threshold: str | None = typer.Option(
-        None, "--pick-threshold", help="Pick the threshold for a target: tpr=0.95 or fpr=0.05."
+        None,
+        "--pick-threshold",
+        help="Pick the threshold for a target: tpr=0.95 or fpr=0.05; add gap=0.01 to also keep the gender gap in "
+        "clean-face FPR within 1 point (fpr=0.02,gap=0.01).",
     ),
     threshold_out: Path | None = typer.Option(
         None,

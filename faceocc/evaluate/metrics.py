@@ -148,12 +148,60 @@ def threshold_sweep(y, s, thresholds: Iterable[float] | None = None) -> list[dic
     return rows
 
 
-def pick_threshold(y, s, target_tpr: float | None = None, target_fpr: float | None = None) -> dict:
+def pick_threshold(
+    y,
+    s,
+    target_tpr: float | None = None,
+    target_fpr: float | None = None,
+    groups=None,
+    max_gap: float | None = None,
+) -> dict:
     """The operating threshold for a target TPR (the highest threshold reaching it, i.e. the fewest false alarms)
     or a target FPR (the lowest threshold staying within it, i.e. the most occlusions caught).
 
+    With ``groups`` (a label per face, e.g. gender; "" for unknown) and ``max_gap``, the threshold is then raised to
+    the lowest observed score at which the clean-face FPR of the two largest groups differs by at most ``max_gap``
+    (see :func:`raise_for_gap`): it only moves up, so an FPR target stays met.
+
     Thresholds are observed scores, so the achieved rates are exact on these data.
     """
+    op = _pick_for_target(y, s, target_tpr, target_fpr)
+    if max_gap is not None and groups is not None:
+        op = raise_for_gap(op, y, s, groups, max_gap)
+    return op
+
+
+def group_fpr_gap(y, s, groups, threshold: float) -> tuple[float, dict]:
+    """The clean-face FPR gap between the two largest named groups at ``threshold``, and each group's FPR."""
+    y, s = _arrays(y, s)
+    g = np.asarray(groups, dtype=object).astype(str)
+    named = [k for k in sorted(set(g[y == 0]), key=lambda k: -int(((g == k) & (y == 0)).sum())) if k][:2]
+    fprs = {str(k): float((s[(g == k) & (y == 0)] >= threshold).mean()) for k in named}
+    gap = abs(fprs[str(named[0])] - fprs[str(named[1])]) if len(named) == 2 else 0.0
+    return gap, fprs
+
+
+def raise_for_gap(op: dict, y, s, groups, max_gap: float) -> dict:
+    """``op`` with its threshold raised to the lowest observed score >= it where :func:`group_fpr_gap` <= ``max_gap``
+    (unchanged if it already is); ``op["gap"]``, ``op["group_fpr"]`` and ``op["gap_reached"]`` say what it gave."""
+    y, s = _arrays(y, s)
+    t = op["threshold"]
+    for candidate in [t, *np.unique(s[s > t])]:
+        gap, fprs = group_fpr_gap(y, s, groups, float(candidate))
+        if gap <= max_gap + 1e-12:
+            break
+    else:  # no threshold closes the gap: keep the target's threshold and say so
+        candidate = t
+        gap, fprs = group_fpr_gap(y, s, groups, t)
+    out = dict(op, threshold=float(candidate), target=dict(op["target"], gap=float(max_gap)))
+    if float(candidate) != t:
+        c = rates(confusion_counts(y, s >= float(candidate)))
+        out.update(tpr=c["tpr"], fpr=c["fpr"], precision=c["precision"])
+    out.update(gap=gap, group_fpr=fprs, gap_reached=bool(gap <= max_gap + 1e-12))
+    return out
+
+
+def _pick_for_target(y, s, target_tpr: float | None, target_fpr: float | None) -> dict:
     if (target_tpr is None) == (target_fpr is None):
         raise ValueError("give exactly one of target_tpr and target_fpr")
     y, s = _arrays(y, s)

@@ -98,7 +98,8 @@ def write_not_scored(rows: list[dict], path: Path) -> None:
 
 def target_text(op: dict) -> str:
     """An operating point's target as text: ``TPR >= 0.9, FPR <= 0.05``."""
-    return ", ".join(f"{k.upper()} {'>=' if k == 'tpr' else '<='} {v}" for k, v in op["target"].items())
+    words = {"tpr": "TPR >=", "fpr": "FPR <=", "gap": "gender FPR gap <="}
+    return ", ".join(f"{words.get(k, k)} {v}" for k, v in op["target"].items())
 
 
 def _v(x, pct: bool = False) -> str:

@@ -16,7 +16,7 @@ import typer
 
 from ..io import unique_path
 from . import options
-from .common import detection_size, fail, read_threshold_file
+from .common import detection_size, expand_inputs, fail, read_threshold_file, video_sampling
 
 DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
 
@@ -262,7 +262,7 @@ def _write_tracks(job: _Job, tracks: Path | None, tracks_csv: Path | None) -> No
 
 def _split_inputs(inputs: list[str] | None, camera: int | None):
     """(files, streams, missing): cameras and URLs are streams; the rest are files, directories or patterns."""
-    from ..io import expand_inputs, is_stream
+    from ..io import is_stream
 
     inputs = list(inputs or [])
     if camera is not None:
@@ -293,8 +293,8 @@ def analyze(
     smallest_face: int | None = options.smallest_face(),
     min_face: int = options.min_face(),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
-    every_n: int = typer.Option(1, min=1, help="Videos: analyze every N-th frame."),
-    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second."),
+    every_n: int | None = typer.Option(None, min=1, help="Videos: analyze every N-th frame (default: every frame)."),
+    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second (or --every-n)."),
     detect_every: int | None = typer.Option(
         None,
         min=1,
@@ -327,6 +327,7 @@ def analyze(
     if threshold_file is not None:
         threshold = read_threshold_file(threshold_file)
     det_size = detection_size(det_size, fast, smallest_face)
+    every_n, fps = video_sampling(every_n, fps)
     files, streams, missing = _split_inputs(inputs, camera)
     video = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
     analyzer = build_analyzer(
@@ -403,8 +404,6 @@ def sort(
 
     Nothing existing is overwritten: a name that is taken gets a numbered suffix.
     """
-    from ..io import expand_inputs
-
     if len(inputs) < 2:
         fail("give at least one INPUT and the OUTDIR")
     *sources, outdir = inputs

@@ -68,7 +68,7 @@ def score_threshold(min: float | None = None, max: float | None = None) -> Any:
 
 
 def eyeglasses_occlude() -> Any:
-    return typer.Option(False, "--eyeglasses-occlude", help=EYEGLASSES_HELP)
+    return typer.Option(False, "--eyeglasses-occlude/--no-eyeglasses-occlude", help=EYEGLASSES_HELP)
 
 
 def threads() -> Any:

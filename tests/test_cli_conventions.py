@@ -127,3 +127,38 @@ def test_bench_and_synth_grid_use_the_shipped_face_without_skimage(monkeypatch, 
     res = runner.invoke(app, ["synth-grid", "--out", str(out), "--n", "4"])
     assert res.exit_code == 0, res.output
     assert out.is_file() and out.stat().st_size > 1000
+
+
+# -- what users of other face toolkits look for ---------------------------------------------------------------
+
+
+def test_workers_give_the_same_records_in_input_order(tmp_path):
+    import shutil
+
+    photos = tmp_path / "photos"
+    shutil.copytree(ROOT / "examples", photos)
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    runs = {}
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        res = runner.invoke(
+            app, ["analyze", str(photos), "--jsonl", str(out / "r.jsonl"), "--csv", str(out / "r.csv")]
+            + ["--crops", str(out / "crops"), "--workers", workers, "--quiet"],
+        )  # fmt: skip
+        assert res.exit_code == 1, res.output  # broken.jpg
+        runs[workers] = out
+    one, two = runs["1"], runs["2"]
+    assert (one / "r.jsonl").read_text() == (two / "r.jsonl").read_text()
+    assert (one / "r.csv").read_text() == (two / "r.csv").read_text()
+    assert sorted(p.name for p in (one / "crops").iterdir()) == sorted(p.name for p in (two / "crops").iterdir())
+    paths = [json.loads(line)["path"] for line in (two / "r.jsonl").read_text().splitlines()]
+    assert paths == sorted(paths) and len(paths) == 6
+
+
+def test_model_by_name():
+    from faceocc.model import DEFAULT_MODEL, MODEL_NAMES, OcclusionModel, resolve_model_path
+
+    assert resolve_model_path("default") == DEFAULT_MODEL and MODEL_NAMES["default"] == DEFAULT_MODEL
+    assert OcclusionModel("default").path == DEFAULT_MODEL
+    res = runner.invoke(app, ["analyze", ASTRONAUT, "--model", "fastest"])
+    assert res.exit_code == 2 and "model file not found" in res.output and "default" in res.output

@@ -112,6 +112,7 @@ class _Job:
     errors: list = field(default_factory=list)
     searched: set = field(default_factory=set)
     runs: list = field(default_factory=list)  # the VideoRun of every video
+    workers: int = 1  # processes for the photos (videos are analysed in this one)
 
     def record(self, result, flush: bool = False) -> None:
         """Write one record and count it."""
@@ -229,6 +230,7 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
 
     for item, reason in missing:
         job.record(error_result(item, f"{item}: {reason}"))
+    photos = _photo_results(job, [p for p in files if not is_video(p)])
     bar = tqdm(
         total=len(files), unit="file", disable=job.quiet or len(files) < 2 or not sys.stderr.isatty(), desc="analyze"
     )
@@ -237,13 +239,23 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
             if is_video(path):
                 _analyze_video(job, path)
             else:
-                for result in job.analyzer.analyze_many([path]):
-                    job.record(result)
+                job.record(next(photos))
             bar.update(1)
     finally:
         bar.close()
+        photos.close()
     for source in streams:
         _analyze_video(job, source)
+
+
+def _photo_results(job: _Job, paths: list):
+    """The records of the photos among the inputs, in their order: from ``job.workers`` processes (one Analyzer
+    each, the same records) or from this process's Analyzer."""
+    if job.workers > 1 and len(paths) > 1:
+        from ..parallel import analyze_in_processes
+
+        return analyze_in_processes(job.analyzer.options, paths, job.workers)
+    return job.analyzer.analyze_many(paths)
 
 
 def _write_tracks(job: _Job, tracks: Path | None, tracks_csv: Path | None) -> None:
@@ -315,6 +327,9 @@ def analyze(
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     include_map: bool = typer.Option(False, "--include-map", help="Add each face's occlusion map to the JSON."),
     threads: int = options.threads(),
+    workers: int = typer.Option(
+        1, min=1, help="Photos: analyse in this many processes (one model each; records stay in input order)."
+    ),
     quiet: bool = options.quiet("No progress bar or summary."),
 ):
     """Analyze photos and videos: one JSON record per image (or video frame) with every face's occlusion report.
@@ -348,6 +363,7 @@ def analyze(
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(analyzer, _Outputs.open(jsonl, csv_out), every_n, fps, video, include_map, quiet, crops, annotate)
+    job.workers = workers
     try:
         _analyze_inputs(job, files, streams, missing)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-MODEL_HELP = "A faceocc ONNX model (default: the shipped one)."
+MODEL_HELP = "A shipped model by name (default) or the path of a faceocc ONNX model."
 THRESHOLD_HELP = "Occlusion threshold (default: the model's)."
 THRESHOLD_FILE_HELP = "JSON with a 'threshold', as written by `faceocc evaluate --pick-threshold`."
 DET_SIZE_HELP = (

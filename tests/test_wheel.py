@@ -47,6 +47,6 @@ def test_the_wheel_holds_models_licences_and_metadata(tmp_path):
     assert {f"{info}/licenses/LICENSE", f"{info}/licenses/faceocc/models/CENTERFACE_LICENSE.md"} <= licences
     meta = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
     assert "License-Expression: MIT" in meta and "Classifier: Programming Language :: Python :: 3.11" in meta
-    assert 'Provides-Extra: evaluate' in meta and "Provides-Extra: serve" in meta
+    assert "Provides-Extra: evaluate" in meta and "Provides-Extra: serve" in meta
     entry = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
     assert "faceocc = faceocc.cli:main" in entry

@@ -99,7 +99,7 @@ def test_an_empty_folder_is_said_and_exits_1(tmp_path):
         ("matplotlib", ["audit", "dataset"], "evaluate"),
         ("torch", ["train", "data=x"], "train"),
         ("onnx", ["export", "best.ckpt", "m.onnx"], "train"),
-        ("fastapi", ["serve"], "serve"),
+        ("uvicorn", ["serve", "--port", "9"], "serve"),  # serve imports uvicorn first (FastAPI may be cached)
     ],
 )
 def test_a_missing_extra_is_named(monkeypatch, module, args, extra):

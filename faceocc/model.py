@@ -20,6 +20,9 @@ from .schema import MODEL_OUTPUTS, OCCLUDER_TYPES, PART_NAMES
 
 MODELS_DIR = Path(__file__).parent / "models"
 DEFAULT_MODEL = MODELS_DIR / "faceocc_mbv2_112_int8.onnx"
+#: the shipped occlusion models by name (``--model NAME``, ``OcclusionModel("default")``); a second shipped model
+#: (a ``fast`` one) gets its name here
+MODEL_NAMES: dict[str, Path] = {"default": DEFAULT_MODEL}
 FORMAT = "faceocc-occlusion-v1"
 REQUIRED_OUTPUTS = MODEL_OUTPUTS
 
@@ -67,9 +70,12 @@ def resize_crops(crops: np.ndarray, size: int) -> np.ndarray:
 
 
 def resolve_model_path(model: str | Path | None) -> Path:
-    """A model argument (None/"default", a path, or the name of a shipped model) -> the file to load."""
-    if model in (None, "", "default"):
+    """A model argument (None, a name of :data:`MODEL_NAMES`, a path, or a file name in ``faceocc/models``) -> the
+    file to load."""
+    if model is None or model == "":
         return DEFAULT_MODEL
+    if isinstance(model, str) and model in MODEL_NAMES:
+        return MODEL_NAMES[model]
     path = Path(model)
     name = str(model)
     if not path.exists() and (MODELS_DIR / name).exists():
@@ -90,7 +96,8 @@ class OcclusionModel:
     def __init__(self, path: str | Path | None = None, threads: int = 0, device: str = "auto"):
         self.path = resolve_model_path(path)
         if not self.path.is_file():
-            raise ModelError(f"{self.path}: model file not found")
+            names = ", ".join(MODEL_NAMES)
+            raise ModelError(f"{self.path}: model file not found (a shipped model's name: {names}; or an ONNX file)")
         try:
             self.session = create_session(self.path, threads=threads, device=device)
         except DeviceError:

@@ -15,7 +15,7 @@ import typer
 
 from ..outputs import FileSaver, OutputError, check_targets, derived_stem, derived_tail, open_text, prepare_dir
 from . import options
-from .common import detection_size, fail, read_threshold_file
+from .common import detection_size, expand_inputs, fail, read_threshold_file, video_sampling
 
 DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
 OVERWRITE_HELP = "Replace output files that exist from before (default: refuse, or number the new file)."
@@ -127,6 +127,7 @@ class _Job:
     searched: set = field(default_factory=set)
     runs: list = field(default_factory=list)  # the VideoRun of every video
     report: Any = None  # the BatchReport of --report
+    workers: int = 1  # processes for the photos (videos are analysed in this one)
 
     def record(self, result, flush: bool = False) -> None:
         """Save one result's crops and annotated copy, then write its record (which names them), count it and
@@ -275,6 +276,7 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
 
     for item, reason in missing:
         job.record(error_result(item, f"{shown(item)}: {reason}"))
+    photos = _photo_results(job, [p for p in files if not is_video(p)])
     bar = tqdm(
         total=len(files), unit="file", disable=job.quiet or len(files) < 2 or not sys.stderr.isatty(), desc="analyze"
     )
@@ -283,13 +285,23 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
             if is_video(path):
                 _analyze_video(job, path)
             else:
-                for result in job.analyzer.analyze_many([path]):
-                    job.record(result)
+                job.record(next(photos))
             bar.update(1)
     finally:
         bar.close()
+        photos.close()
     for source in streams:
         _analyze_video(job, source)
+
+
+def _photo_results(job: _Job, paths: list):
+    """The records of the photos among the inputs, in their order: from ``job.workers`` processes (one Analyzer
+    each, the same records) or from this process's Analyzer."""
+    if job.workers > 1 and len(paths) > 1:
+        from ..parallel import analyze_in_processes
+
+        return analyze_in_processes(job.analyzer.options, paths, job.workers)
+    return job.analyzer.analyze_many(paths)
 
 
 def _write_tracks(job: _Job, tracks: Path | None, tracks_csv: Path | None) -> None:
@@ -311,7 +323,7 @@ def _write_tracks(job: _Job, tracks: Path | None, tracks_csv: Path | None) -> No
 
 def _split_inputs(inputs: list[str] | None, camera: int | None):
     """(files, streams, missing): cameras and URLs are streams; the rest are files, directories or patterns."""
-    from ..io import expand_inputs, is_stream
+    from ..io import is_stream
 
     inputs = list(inputs or [])
     if camera is not None:
@@ -342,8 +354,8 @@ def analyze(
     smallest_face: int | None = options.smallest_face(),
     min_face: int = options.min_face(),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
-    every_n: int = typer.Option(1, min=1, help="Videos: analyze every N-th frame."),
-    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second."),
+    every_n: int | None = typer.Option(None, min=1, help="Videos: analyze every N-th frame (default: every frame)."),
+    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second (or --every-n)."),
     detect_every: int | None = typer.Option(
         None,
         min=1,
@@ -366,6 +378,9 @@ def analyze(
     report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     threads: int = options.threads(),
+    workers: int = typer.Option(
+        1, min=1, help="Photos: analyse in this many processes (one model each; records stay in input order)."
+    ),
     quiet: bool = options.quiet("No progress bar or summary."),
 ):
     """Analyze photos and videos: one JSON record per image (or video frame) with every face's occlusion report.
@@ -381,6 +396,7 @@ def analyze(
     if threshold_file is not None:
         threshold = read_threshold_file(threshold_file)
     det_size = detection_size(det_size, fast, smallest_face)
+    every_n, fps = video_sampling(every_n, fps)
     targets = {"--jsonl": jsonl or Path("-"), "--csv": csv_out, "--tracks": tracks, "--tracks-csv": tracks_csv}
     _check_outputs(targets, overwrite)
     files, streams, missing = _split_inputs(inputs, camera)
@@ -408,6 +424,7 @@ def analyze(
         fail(str(exc))
     job = _Job(analyzer, outputs, every_n, fps, video, include_map, quiet, crops, annotate, FileSaver(overwrite))
     job.report = open_report(report, analyzer)
+    job.workers = workers
     try:
         _analyze_inputs(job, files, streams, missing)
     except KeyboardInterrupt:
@@ -485,7 +502,7 @@ def sort(
     overwritten without --overwrite: a name that is taken gets a numbered suffix. Videos are skipped (with a note):
     `faceocc analyze VIDEO --crops DIR` saves the faces of a video.
     """
-    from ..io import expand_inputs, is_video
+    from ..io import is_video
     from ..schema import error_result
 
     if len(inputs) < 2:

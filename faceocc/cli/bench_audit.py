@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from . import options
-from .common import check_models, fail, say
+from .common import check_models, fail, needs_extra, say
 from .gather import gather
 
 
@@ -93,6 +93,7 @@ def audit(
     from ..evaluate.collect import GatherOptions
     from ..evaluate.report import unique_dir
 
+    needs_extra("audit", "evaluate", "matplotlib")  # the image grid
     if pad_mode not in ("detect", "image"):
         fail(f"--pad-mode {pad_mode!r}: use detect or image")
     own = check_models([model])

@@ -54,3 +54,42 @@ def check_models(models) -> list[float]:
         except ModelError as exc:
             fail(str(exc))
     return thresholds
+
+
+def video_sampling(every_n: int | None, fps: float | None) -> tuple[int, float | None]:
+    """``(every_n, fps)`` for ``analyze_video``: the two choose the frames in different ways, so at most one may be
+    given, and ``--fps`` must be positive (``--every-n`` >= 1 is checked by its option); else exit code 2."""
+    if every_n is not None and fps is not None:
+        fail("--every-n and --fps both choose which video frames are analysed: give one of them")
+    if fps is not None and not fps > 0:
+        fail(f"--fps {fps:g}: give a positive number of frames per second (e.g. --fps 2)")
+    return every_n or 1, fps
+
+
+def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """:func:`faceocc.io.expand_inputs`, and a folder in which no image or video is found is an input that could not
+    be read (it gets an error record and exit code 1, as a missing path does), not silence."""
+    from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+    from ..io import expand_inputs as expand
+
+    files, missing = expand(items)
+    found = [f.resolve() for f in files]
+    for item in items:
+        folder = Path(item)
+        if folder.is_dir() and not any(f.is_relative_to(folder.resolve()) for f in found):
+            kinds = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
+            missing.append((item, f"no images or videos in this folder (looked for {kinds}, in sub-folders too)"))
+    return files, missing
+
+
+def needs_extra(command: str, extra: str, *modules: str, hint: str = "") -> None:
+    """Fail with exit code 2, naming the pyproject extra that installs them, where one of ``modules`` is missing
+    (before any work, instead of a traceback halfway through); ``hint``: another way out, said after it."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        fail(
+            f"faceocc {command} needs {' and '.join(missing)}, which is not installed: "
+            f'pip install "faceocc[{extra}]" (from a source checkout: pip install ".[{extra}]")' + hint
+        )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from . import options
-from .common import check_models, fail, read_threshold_file, say
+from .common import check_models, fail, needs_extra, read_threshold_file, say
 from .gather import gather, unique_labels
 
 if TYPE_CHECKING:
@@ -342,6 +342,8 @@ def evaluate(
     from ..evaluate.report import EvaluateOptions
     from ..evaluate.wild import is_wild_folder
 
+    if plots:
+        needs_extra("evaluate", "evaluate", "matplotlib", hint="; or leave the plots out: --no-plots")
     threshold = _checked_threshold(fmt, pad_mode, threshold, threshold_file)
     target = parse_target(pick_threshold)
     if wild is None and dataset is not None and cache is None and is_wild_folder(dataset):

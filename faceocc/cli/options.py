@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-MODEL_HELP = "A faceocc ONNX model (default: the shipped one)."
+MODEL_HELP = "A shipped model by name (default) or the path of a faceocc ONNX model."
 THRESHOLD_HELP = "Occlusion threshold (default: the model's)."
 THRESHOLD_FILE_HELP = "JSON with a 'threshold', as written by `faceocc evaluate --pick-threshold`."
 DET_SIZE_HELP = (
@@ -68,7 +68,7 @@ def score_threshold(min: float | None = None, max: float | None = None) -> Any:
 
 
 def eyeglasses_occlude() -> Any:
-    return typer.Option(False, "--eyeglasses-occlude", help=EYEGLASSES_HELP)
+    return typer.Option(False, "--eyeglasses-occlude/--no-eyeglasses-occlude", help=EYEGLASSES_HELP)
 
 
 def threads() -> Any:

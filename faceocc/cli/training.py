@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from .common import fail
+from .common import fail, needs_extra
 
 #: the files of a crop cache (``faceocc prepare``): one that is there is not replaced without --overwrite
 CACHE_FILES = ("crops.npy", "landmarks.npy", "index.csv", "skipped.csv", "summary.json")
@@ -45,11 +45,10 @@ def train(
     config: Path | None = typer.Option(None, "--config", "-c", help="Config file (.json, .toml, .yaml)."),
 ):
     """Train a model. Settings come from --config plus key=value overrides, e.g. `faceocc train data=DIR epochs=3`."""
-    try:
-        from ..train.config import load_config
-        from ..train.trainer import train as run_training
-    except ImportError as exc:
-        fail(f"training needs PyTorch: pip install 'faceocc[train]' ({exc})")
+    needs_extra("train", "train", "torch")
+    from ..train.config import load_config
+    from ..train.trainer import train as run_training
+
     try:
         cfg = load_config(config, list(ctx.args))
     except (ValueError, OSError) as exc:
@@ -84,10 +83,9 @@ def export(
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Export a trained checkpoint to ONNX (fp32, optional int8, or the binary224 drop-in classifier)."""
-    try:
-        from ..train.export import export_binary224, export_onnx, quantize_int8
-    except ImportError as exc:
-        fail(f"export needs PyTorch and onnx: pip install 'faceocc[train]' ({exc})")
+    needs_extra("export", "train", "torch", "onnx")
+    from ..train.export import export_binary224, export_onnx, quantize_int8
+
     if not checkpoint.is_file():
         fail(f"{checkpoint}: checkpoint not found")
     int8_out = out.with_name(out.stem + "_int8.onnx")

@@ -1,7 +1,7 @@
 """``faceocc bench``: latency per stage, throughput with 1..N worker processes, model size, peak memory.
 
 The photo is the test photo of :mod:`.bench_photos` (the astronaut, one face, 640 x 480), JPEG-encoded so that
-decoding is part of the measurement; without skimage it has no face and the table says so. The measurements are
+decoding is part of the measurement (the shipped photo where skimage is not installed). The measurements are
 :mod:`.bench_speed`'s; the detection-scale benchmark is :mod:`.bench_scale`'s (names re-exported here).
 """
 

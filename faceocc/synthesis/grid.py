@@ -51,9 +51,9 @@ def _grid_faces(cache: str | None, images: list[str] | None, limit: int) -> tupl
                 pad = img.shape[0] // 3
                 sources.append(cv2.copyMakeBorder(img, pad, pad, pad, pad, cv2.BORDER_REPLICATE))
     else:
-        from skimage import data
+        from ..samples import astronaut
 
-        sources.append(data.astronaut())
+        sources.append(astronaut())
     crops, lms = [], []
     for img in sources:
         faces = det.detect(img)

@@ -75,7 +75,7 @@ def test_a_missing_input_whose_name_is_not_utf8_gets_a_printable_message(tmp_pat
 
     recorded: list = []
     name = os.fsdecode(os.path.join(os.fsencode(tmp_path), NON_UTF8 + b".jpg"))
-    job = SimpleNamespace(record=recorded.append, quiet=True)
+    job = SimpleNamespace(record=recorded.append, quiet=True, workers=1, analyzer=None)
     analyze_command._analyze_inputs(job, [], [], expand_inputs([name])[1])
     assert [r.path for r in recorded] == [name]
     assert recorded[0].error == f"{tmp_path}/caf\\xe9-\\xff.jpg: no such file or directory"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import typer
 
-from . import analyze, batch, evaluate, serve, training
+from . import analyze, batch, evaluate, serve, sort, training
 from .conventions import CONTEXT_SETTINGS, FaceoccGroup, version_option
 
 app = typer.Typer(
@@ -32,7 +32,7 @@ def _app_options(version: bool = version_option()) -> None:
     """faceocc: is each face occluded, by what, where and how much, and usable for face recognition?"""
 
 
-for _group in (analyze, batch, training, evaluate, serve):  # the order of `faceocc --help`
+for _group in (analyze, sort, batch, training, evaluate, serve):  # the order of `faceocc --help`
     _group.register(app)
 
 

@@ -1,5 +1,5 @@
-"""``faceocc analyze`` (a JSON record per image or video frame, CSV rows, crops, annotated copies, per-track summaries
-of videos) and ``faceocc sort`` (face crops or whole images into one folder per class)."""
+"""``faceocc analyze``: a JSON record per image or video frame, CSV rows, crops, annotated copies, per-track summaries
+of videos, an HTML report (``faceocc sort`` is in :mod:`faceocc.cli.sort`)."""
 
 from __future__ import annotations
 
@@ -15,48 +15,20 @@ import typer
 
 from ..outputs import FileSaver, OutputError, check_targets, derived_stem, derived_tail, open_text, prepare_dir
 from . import options
-from .common import detection_size, expand_inputs, fail, read_threshold_file, video_sampling
-
-DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
-OVERWRITE_HELP = "Replace output files that exist from before (default: refuse, or number the new file)."
-
-
-def build_analyzer(
-    model,
-    threshold,
-    score_threshold,
-    det_size,
-    min_face,
-    eyeglasses_occlude,
-    threads,
-    keep_crops=False,
-    keep_images=False,
-    keep_maps=False,
-    smallest_face=None,
-    device="auto",
-):
-    """The Analyzer the options describe; a model that cannot be used or a bad option fails with exit code 2."""
-    from ..detection import DetectorOptions
-    from ..model import ModelError
-    from ..pipeline import Analyzer, AnalyzerOptions
-    from ..policy import PolicyOptions
-
-    try:
-        analyzer_options = AnalyzerOptions(
-            model=model,
-            threads=threads,
-            keep_crops=keep_crops,
-            keep_images=keep_images,
-            keep_maps=keep_maps,
-            device=device,
-            detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size, smallest_face=smallest_face),
-            policy=PolicyOptions(
-                occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, min_face_size=min_face
-            ),
-        )
-        return Analyzer(analyzer_options)
-    except (ModelError, ValueError) as exc:
-        fail(str(exc))
+from .common import (
+    DEVICE_HELP,
+    OVERWRITE_HELP,
+    REPORT_HELP,
+    build_analyzer,
+    detection_size,
+    expand_inputs,
+    fail,
+    finish_report,
+    open_report,
+    read_threshold_file,
+    searched_line,
+    video_sampling,
+)
 
 
 @dataclass
@@ -136,7 +108,8 @@ class _Job:
             self.errors.append(result.error)
         else:
             _count(result, self.stats, self.searched)
-            self.output_errors += _save(result, self.saver, self.crops, self.annotate)
+            threshold = self.analyzer.options.policy.threshold(self.analyzer.model.threshold)
+            self.output_errors += _save(result, self.saver, self.crops, self.annotate, threshold)
         self.outputs.write(result, self.include_map, flush)
         if self.report is not None:
             self.report.add(result)
@@ -156,7 +129,9 @@ def _count(result, stats: Counter, searched: set) -> None:
             stats[f"by {face.occluder}"] += 1
 
 
-def _save(result, saver: FileSaver, crops: Path | None, annotate: Path | None) -> list[str]:
+def _save(
+    result, saver: FileSaver, crops: Path | None, annotate: Path | None, threshold: float | None = None
+) -> list[str]:
     """Save one image's crops (``astro_bmp_face0.png``) and annotated copy (``astro_bmp.jpg``; video frames add
     ``_f000012``), put the paths written into its record; the outputs that could not be written, as messages."""
     stem, errors = derived_stem(result.path), []
@@ -170,47 +145,11 @@ def _save(result, saver: FileSaver, crops: Path | None, annotate: Path | None) -
         from ..draw import draw_result
 
         try:
-            image = draw_result(result.image, result)
+            image = draw_result(result.image, result, threshold=threshold)
             result.annotated_file = str(saver.save_image(annotate, stem, derived_tail(".jpg", result.frame), image))
         except OutputError as exc:
             errors.append(f"annotated copy not saved: {exc}")
     return errors
-
-
-def open_report(folder: Path | None, analyzer) -> Any:
-    """The :class:`faceocc.batch_report.BatchReport` of ``--report`` (None without it); a folder that cannot be
-    made fails with exit code 2."""
-    if folder is None:
-        return None
-    from ..batch_report import BatchReport
-
-    try:
-        return BatchReport(folder, threshold=analyzer.options.policy.threshold(analyzer.model.threshold))
-    except OSError as exc:
-        fail(f"--report {folder}: cannot write the report there ({exc})")
-
-
-def finish_report(report, quiet: bool = False) -> None:
-    """Write the report's page and chart and say where they went."""
-    if report is not None:
-        for line in report.write().lines():
-            if not quiet:
-                typer.echo(line, err=True)
-
-
-REPORT_HELP = "Write an HTML report here: counts, a contact sheet of the faces, a sortable table, errors, a chart."
-
-
-def _searched_line(sizes: set[int]) -> str:
-    """The summary line saying which faces the detector searched for (``min_face_px`` of the records)."""
-    from ..detection import DEFAULT_SMALLEST_FACE
-
-    lo, hi = min(sizes), max(sizes)
-    span = f"{lo} px" if lo == hi else f"{lo}-{hi} px"
-    note = "" if lo == hi else " (min_face_px of each record)"
-    if hi > DEFAULT_SMALLEST_FACE:
-        note += f"; smaller faces were not looked for (--smallest-face {DEFAULT_SMALLEST_FACE} finds them)"
-    return f"faces of {span} and larger were searched for{note}"
 
 
 def _print_summary(job: _Job) -> None:
@@ -226,7 +165,7 @@ def _print_summary(job: _Job) -> None:
         parts.append(f"{len(job.output_errors)} output(s) not written")
     typer.echo("summary: " + ", ".join(parts), err=True)
     if job.searched:
-        typer.echo(f"  {_searched_line(job.searched)}", err=True)
+        typer.echo(f"  {searched_line(job.searched)}", err=True)
     typer.echo(f"  networks ran on: {job.analyzer.device}", err=True)
     for e in errors[:10] + job.output_errors[:10]:
         typer.echo(f"  error: {e}", err=True)
@@ -296,7 +235,9 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
 
 def _photo_results(job: _Job, paths: list):
     """The records of the photos among the inputs, in their order: from ``job.workers`` processes (one Analyzer
-    each, the same records) or from this process's Analyzer."""
+    each, the same records) or from this process's Analyzer (nothing is started without photos)."""
+    if not paths:
+        return (result for result in ())
     if job.workers > 1 and len(paths) > 1:
         from ..parallel import analyze_in_processes
 
@@ -461,89 +402,5 @@ def _close(job: _Job) -> None:
         fail(str(exc), code=1)
 
 
-def _sort_result(result, outdir: Path, whole_image: bool, crop_size: int, saver: FileSaver) -> list[str]:
-    """Copy one analysed image into OUTDIR/<its class>/ (also in crop mode when it has no face: OUTDIR/no_face/), or
-    each of its aligned faces into OUTDIR/<face class>/ (``astro_bmp_face0.jpg``); the classes of what was written.
-    A file that cannot be written raises :class:`OutputError`."""
-    import numpy as np
-
-    from ..alignment import align_face
-
-    if whole_image or not result.faces:
-        cls = result.image_class
-        saver.copy(result.path, prepare_dir(outdir / cls), Path(result.path).name)
-        return [cls]
-    classes = []
-    for i, face in enumerate(result.faces):
-        crop = align_face(result.image, np.array(face.landmarks), crop_size)
-        folder = prepare_dir(outdir / face.face_class)
-        saver.save_image(folder, derived_stem(result.path), derived_tail(".jpg", result.frame, i), crop)
-        classes.append(face.face_class)
-    return classes
-
-
-def sort(
-    inputs: list[str] = typer.Argument(..., help="Images, directories or globs (the last argument is OUTDIR)."),
-    whole_image: bool = typer.Option(
-        False, "--whole-image", help="Copy whole images (by their most occluded face) instead of face crops."
-    ),
-    model: str | None = options.model(),
-    threshold: float | None = options.threshold(),
-    min_face: int = options.min_face("Faces smaller than this go to 'not_assessable'."),
-    eyeglasses_occlude: bool = options.eyeglasses_occlude(),
-    crop_size: int = typer.Option(224, help="Side of the saved face crops (pixels)."),
-    report: Path | None = typer.Option(None, "--report", help=REPORT_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
-):
-    """Sort faces into OUTDIR/<class>/ folders: clean, eyeglasses, mask, sunglasses, hand, other, not_assessable,
-    no_face (images without a face, copied whole).
-
-    Crops are named after their photo, its extension kept (astro.bmp -> astro_bmp_face0.jpg). Nothing existing is
-    overwritten without --overwrite: a name that is taken gets a numbered suffix. Videos are skipped (with a note):
-    `faceocc analyze VIDEO --crops DIR` saves the faces of a video.
-    """
-    from ..io import is_video
-    from ..schema import error_result
-
-    if len(inputs) < 2:
-        fail("give at least one INPUT and the OUTDIR")
-    *sources, outdir = inputs
-    try:
-        prepare_dir(Path(outdir))
-    except OutputError as exc:
-        fail(f"OUTDIR {exc}")
-    files, missing = expand_inputs(sources)
-    videos = [f for f in files if is_video(f)]
-    analyzer = build_analyzer(
-        model, threshold, options.DEFAULT_SCORE_THRESHOLD, None, min_face, eyeglasses_occlude, 0, keep_images=True
-    )
-    counts: Counter = Counter()
-    errors, saver = [f"{i}: {r}" for i, r in missing], FileSaver(overwrite)
-    batch_report = open_report(report, analyzer)
-    for result in analyzer.analyze_many([f for f in files if not is_video(f)]):
-        try:
-            counts.update([] if result.error else _sort_result(result, Path(outdir), whole_image, crop_size, saver))
-        except OutputError as exc:
-            result.error = f"not sorted: {exc}"
-        if batch_report is not None:
-            batch_report.add(result)
-        if result.error:
-            errors.append(result.error)
-    if batch_report is not None:
-        for item, reason in missing:
-            batch_report.add(error_result(item, f"{item}: {reason}"))
-    finish_report(batch_report)
-    sorted_counts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
-    typer.echo(f"sorted: {sorted_counts}; {len(errors)} error(s)", err=True)
-    if videos:
-        names = ", ".join(str(v) for v in videos[:3]) + (" ..." if len(videos) > 3 else "")
-        typer.echo(f"  skipped {len(videos)} video(s) ({names}): sort takes photos; use analyze --crops", err=True)
-    for e in errors[:10]:
-        typer.echo(f"  error: {e}", err=True)
-    if errors:
-        raise typer.Exit(1)
-
-
 def register(app: typer.Typer) -> None:
     app.command()(analyze)
-    app.command()(sort)

@@ -10,8 +10,7 @@ from typing import Any
 import typer
 
 from . import options
-from .analyze import DEVICE_HELP, _searched_line, build_analyzer
-from .common import detection_size, fail, read_threshold_file
+from .common import DEVICE_HELP, build_analyzer, detection_size, fail, read_threshold_file, searched_line
 
 EXTRA = "pip install 'faceocc[ray]'"
 
@@ -106,7 +105,7 @@ def print_summary(summary) -> None:
     parts.append(f"{len(summary.errors)} error(s)")
     typer.echo("summary: " + ", ".join(parts), err=True)
     if summary.searched:
-        typer.echo(f"  {_searched_line(summary.searched)}", err=True)
+        typer.echo(f"  {searched_line(summary.searched)}", err=True)
     if summary.skipped:
         typer.echo(f"  {summary.skipped} input(s) skipped: done by an earlier run in {summary.out}", err=True)
     if summary.dropped_bytes:

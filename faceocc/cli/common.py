@@ -1,11 +1,12 @@
 """What the ``faceocc`` commands share besides their options: failing with an exit code, progress lines, reading a
-threshold file, checking models."""
+threshold file, checking models, building the Analyzer the options describe, the --report hooks."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
@@ -67,16 +68,20 @@ def video_sampling(every_n: int | None, fps: float | None) -> tuple[int, float |
 
 
 def expand_inputs(items: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """:func:`faceocc.io.expand_inputs`, and a folder in which no image or video is found is an input that could not
-    be read (it gets an error record and exit code 1, as a missing path does), not silence."""
+    """:func:`faceocc.io.expand_inputs`, and a folder in which no image or video is found (and no entry that could
+    not be read, which has a record of its own) is an input that could not be read (it gets an error record and exit
+    code 1, as a missing path does), not silence."""
     from ..io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
     from ..io import expand_inputs as expand
 
     files, missing = expand(items)
     found = [f.resolve() for f in files]
+    reported = [Path(os.path.abspath(m)) for m, _ in missing]  # unusable entries met inside a folder have records
     for item in items:
         folder = Path(item)
-        if folder.is_dir() and not any(f.is_relative_to(folder.resolve()) for f in found):
+        inside = [f for f in found if f.is_relative_to(folder.resolve())]
+        inside += [m for m in reported if m != Path(os.path.abspath(item)) and m.is_relative_to(os.path.abspath(item))]
+        if folder.is_dir() and not inside:
             kinds = ", ".join(sorted(IMAGE_EXTENSIONS | VIDEO_EXTENSIONS))
             missing.append((item, f"no images or videos in this folder (looked for {kinds}, in sub-folders too)"))
     return files, missing
@@ -93,3 +98,79 @@ def needs_extra(command: str, extra: str, *modules: str, hint: str = "") -> None
             f"faceocc {command} needs {' and '.join(missing)}, which is not installed: "
             f'pip install "faceocc[{extra}]" (from a source checkout: pip install ".[{extra}]")' + hint
         )
+
+
+DEVICE_HELP = "Where the networks run: auto (CUDA when onnxruntime offers it, else the CPU), cpu or cuda."
+OVERWRITE_HELP = "Replace output files that exist from before (default: refuse, or number the new file)."
+REPORT_HELP = "Write an HTML report here: counts, a contact sheet of the faces, a sortable table, errors, a chart."
+
+
+def build_analyzer(
+    model,
+    threshold,
+    score_threshold,
+    det_size,
+    min_face,
+    eyeglasses_occlude,
+    threads,
+    keep_crops=False,
+    keep_images=False,
+    keep_maps=False,
+    smallest_face=None,
+    device="auto",
+):
+    """The Analyzer the options describe; a model that cannot be used or a bad option fails with exit code 2."""
+    from ..detection import DetectorOptions
+    from ..model import ModelError
+    from ..pipeline import Analyzer, AnalyzerOptions
+    from ..policy import PolicyOptions
+
+    try:
+        analyzer_options = AnalyzerOptions(
+            model=model,
+            threads=threads,
+            keep_crops=keep_crops,
+            keep_images=keep_images,
+            keep_maps=keep_maps,
+            device=device,
+            detector=DetectorOptions(score_threshold=score_threshold, max_side=det_size, smallest_face=smallest_face),
+            policy=PolicyOptions(
+                occlusion_threshold=threshold, eyeglasses_occlude=eyeglasses_occlude, min_face_size=min_face
+            ),
+        )
+        return Analyzer(analyzer_options)
+    except (ModelError, ValueError) as exc:
+        fail(str(exc))
+
+
+def open_report(folder: Path | None, analyzer) -> Any:
+    """The :class:`faceocc.batch_report.BatchReport` of ``--report`` (None without it); a folder that cannot be
+    made fails with exit code 2."""
+    if folder is None:
+        return None
+    from ..batch_report import BatchReport
+
+    try:
+        return BatchReport(folder, threshold=analyzer.options.policy.threshold(analyzer.model.threshold))
+    except OSError as exc:
+        fail(f"--report {folder}: cannot write the report there ({exc})")
+
+
+def finish_report(report, quiet: bool = False) -> None:
+    """Write the report's page and chart and say where they went."""
+    if report is not None:
+        for line in report.write().lines():
+            if not quiet:
+                typer.echo(line, err=True)
+
+
+def searched_line(sizes: set[int]) -> str:
+    """The summary line saying which faces the detector searched for (``min_face_px`` of the records)."""
+    from ..detection import DEFAULT_SMALLEST_FACE
+
+    lo, hi = min(sizes), max(sizes)
+    span = f"{lo} px" if lo == hi else f"{lo}-{hi} px"
+    note = "" if lo == hi else " (min_face_px of each record)"
+    if hi > DEFAULT_SMALLEST_FACE:
+        note += f"; smaller faces were not looked for (--smallest-face {DEFAULT_SMALLEST_FACE} finds them)"
+    return f"faces of {span} and larger were searched for{note}"

@@ -42,6 +42,10 @@ def test_analyze_writes_jsonl_csv_annotations_and_crops(photos, tmp_path):
         ],
     )
     assert res.exit_code == 1, res.output  # one input could not be read
+    # the summary says where every output went
+    assert f"records (JSON Lines): {out}" in res.output and f"CSV rows: {tmp_path / 'faces.csv'}" in res.output
+    assert f"face crops: {tmp_path / 'crops'} (1 file(s))" in res.output
+    assert f"annotated copies: {tmp_path / 'ann'} (2 file(s))" in res.output
     records = [json.loads(line) for line in out.read_text().splitlines()]
     by_name = {r["path"].rsplit("/", 1)[-1]: r for r in records}
     assert set(by_name) == {"astronaut.jpg", "empty_wall.png", "corrupt.jpg"}

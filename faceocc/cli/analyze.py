@@ -110,6 +110,8 @@ class _Job:
             _count(result, self.stats, self.searched)
             threshold = self.analyzer.options.policy.threshold(self.analyzer.model.threshold)
             self.output_errors += _save(result, self.saver, self.crops, self.annotate, threshold)
+            self.stats["crop files"] += sum(f.crop_file is not None for f in result.faces)
+            self.stats["annotated files"] += result.annotated_file is not None
         self.outputs.write(result, self.include_map, flush)
         if self.report is not None:
             self.report.add(result)
@@ -167,8 +169,22 @@ def _print_summary(job: _Job) -> None:
     if job.searched:
         typer.echo(f"  {searched_line(job.searched)}", err=True)
     typer.echo(f"  networks ran on: {job.analyzer.device}", err=True)
+    for line in _written_lines(job):
+        typer.echo(f"  {line}", err=True)
     for e in errors[:10] + job.output_errors[:10]:
         typer.echo(f"  error: {e}", err=True)
+
+
+def _written_lines(job: _Job) -> list[str]:
+    """Where every output went: the record files, the crop and annotated folders (with how many files)."""
+    lines = [f"records (JSON Lines): {job.outputs.jsonl}"]
+    if job.outputs.csv_name:
+        lines.append(f"CSV rows: {job.outputs.csv_name}")
+    if job.crops is not None:
+        lines.append(f"face crops: {job.crops} ({job.stats['crop files']} file(s))")
+    if job.annotate is not None:
+        lines.append(f"annotated copies: {job.annotate} ({job.stats['annotated files']} file(s))")
+    return lines
 
 
 def _analyze_video(job: _Job, source) -> None:

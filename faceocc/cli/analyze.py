@@ -7,6 +7,7 @@ import csv
 import math
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -249,11 +250,15 @@ def _analyze_inputs(job: _Job, files: list, streams: list[str], missing) -> None
         _analyze_video(job, source)
 
 
+def _nothing() -> Iterator[Any]:
+    yield from ()
+
+
 def _photo_results(job: _Job, paths: list):
     """The records of the photos among the inputs, in their order: from ``job.workers`` processes (one Analyzer
     each, the same records) or from this process's Analyzer (nothing is started without photos)."""
     if not paths:
-        return (result for result in ())
+        return _nothing()
     if job.workers > 1 and len(paths) > 1:
         from ..parallel import analyze_in_processes
 

@@ -166,3 +166,11 @@ def test_model_by_name():
     assert OcclusionModel("default").path == DEFAULT_MODEL
     res = runner.invoke(app, ["analyze", ASTRONAUT, "--model", "fastest"])
     assert res.exit_code == 2 and "model file not found" in res.output and "default" in res.output
+
+
+def test_batch_checks_frame_sampling_as_analyze_does(tmp_path):
+    # --every-n and --fps are one option definition and one check (cli.common.video_sampling) for both commands
+    for command in (["analyze", ASTRONAUT], ["batch", ASTRONAUT, "--out", str(tmp_path / "out")]):
+        res = runner.invoke(app, command + ["--every-n", "2", "--fps", "3"])
+        assert res.exit_code == 2, (command, res.output)
+        assert "give one of them" in res.output or "pip install" in res.output  # batch without Ray names the extra

@@ -316,8 +316,8 @@ def analyze(
     smallest_face: int | None = options.smallest_face(),
     min_face: int = options.min_face(),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
-    every_n: int | None = typer.Option(None, min=1, help="Videos: analyze every N-th frame (default: every frame)."),
-    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second (or --every-n)."),
+    every_n: int | None = options.every_n(),
+    fps: float | None = options.fps(),
     detect_every: int | None = typer.Option(
         None,
         min=1,

@@ -10,7 +10,15 @@ from typing import Any
 import typer
 
 from . import options
-from .common import DEVICE_HELP, build_analyzer, detection_size, fail, read_threshold_file, searched_line
+from .common import (
+    DEVICE_HELP,
+    build_analyzer,
+    detection_size,
+    fail,
+    read_threshold_file,
+    searched_line,
+    video_sampling,
+)
 
 EXTRA = "pip install 'faceocc[ray]'"
 
@@ -47,8 +55,8 @@ def batch(
     smallest_face: int | None = options.smallest_face(),
     min_face: int = options.min_face(),
     eyeglasses_occlude: bool = options.eyeglasses_occlude(),
-    every_n: int = typer.Option(1, min=1, help="Videos: analyze every N-th frame."),
-    fps: float | None = typer.Option(None, help="Videos: analyze about this many frames per second."),
+    every_n: int | None = options.every_n(),
+    fps: float | None = options.fps(),
     detect_every: int | None = typer.Option(None, min=1, help="Videos: run the detector on every N-th frame."),
     smooth: float | None = typer.Option(None, min=0.01, max=1.0, help="Videos: weight of the newest frame."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
@@ -69,6 +77,7 @@ def batch(
     if threshold_file is not None:
         threshold = read_threshold_file(threshold_file)
     det_size = detection_size(det_size, fast, smallest_face)
+    every_n, fps = video_sampling(every_n, fps)
     analyzer = build_analyzer(
         model, threshold, score_threshold, det_size, min_face, eyeglasses_occlude, cpus_per_worker, device=device
     )

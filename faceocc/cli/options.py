@@ -27,6 +27,8 @@ MIN_FACE_HELP = "Faces smaller than this (pixels) are reported as not assessable
 SCORE_THRESHOLD_HELP = "Minimum face detection score."
 EYEGLASSES_HELP = "Count clear eyeglasses as an occlusion."
 THREADS_HELP = "onnxruntime threads (0: all cores)."
+EVERY_N_HELP = "Videos: analyze every N-th frame (default: every frame)."
+FPS_HELP = "Videos: analyze about this many frames per second (or --every-n)."
 
 #: the detector's score threshold when a command has no option for it
 DEFAULT_SCORE_THRESHOLD = 0.6
@@ -85,3 +87,13 @@ def limit() -> Any:
 
 def cache() -> Any:
     return typer.Option(None, help="A crop cache from `faceocc prepare`: skip detection.")
+
+
+def every_n(help: str = EVERY_N_HELP) -> Any:
+    """``--every-n`` (None: not given; checked against ``--fps`` by :func:`faceocc.cli.common.video_sampling`)."""
+    return typer.Option(None, "--every-n", min=1, help=help)
+
+
+def fps(help: str = FPS_HELP) -> Any:
+    """``--fps`` (None: not given; must be positive, see :func:`faceocc.cli.common.video_sampling`)."""
+    return typer.Option(None, "--fps", help=help)

@@ -197,20 +197,21 @@ def _join(words: list[str]) -> str:
 
 
 def advice_for(face: FaceResult, options: PolicyOptions) -> list[str]:
+    """What the person can do: one sentence for each counted occluder type scoring ``type_threshold`` or more, the
+    face's ``occluder`` first (so the advice leads with what the label says), then the others in a fixed order."""
     occ, t = face.occluders, options.type_threshold
     covered = [p for p, v in face.parts.items() if v >= options.part_threshold]
     words = list(dict.fromkeys(_PART_WORDS[p] for p in covered if p in _PART_WORDS))
-    advice = []
-    if occ.get("sunglasses", 0) >= t:
-        advice.append("Remove your sunglasses.")
-    if occ.get("mask", 0) >= t:
-        advice.append("Remove your face mask.")
-    if occ.get("hand", 0) >= t:
-        where = [w for w in words if w != "eyes"] if face.lower and not face.upper else words
-        advice.append(f"Move your hand away from your {_join(where) if where else 'face'}.")
-    if options.eyeglasses_occlude and occ.get("eyeglasses", 0) >= t:
-        advice.append("Take off your glasses.")
-    if occ.get("other", 0) >= t or not advice:
-        target = _join(words) if words else "face"
-        advice.append(f"Make sure nothing covers your {target} (hair, scarf, phone or other objects).")
-    return advice
+    hand_where = [w for w in words if w != "eyes"] if face.lower and not face.upper else words
+    sentences = {
+        "sunglasses": "Remove your sunglasses.",
+        "mask": "Remove your face mask.",
+        "hand": f"Move your hand away from your {_join(hand_where) if hand_where else 'face'}.",
+        "eyeglasses": "Take off your glasses.",
+        "other": f"Make sure nothing covers your {_join(words) if words else 'face'} (hair, scarf, phone or other "
+        "objects).",
+    }
+    counted = [k for k in sentences if k != "eyeglasses" or options.eyeglasses_occlude]
+    types = [k for k in counted if occ.get(k, 0) >= t]
+    types.sort(key=lambda k: k != face.occluder)  # stable: the occluder first, then the fixed order
+    return [sentences[k] for k in types] or [sentences["other"]]

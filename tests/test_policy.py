@@ -132,8 +132,8 @@ def test_eyeglasses_occlude_when_the_option_is_on():
     # occluded by the score alone: the glasses advice only when glasses count
     assert "Take off your glasses." not in judge(0.9, {"eyeglasses": 0.95, "hand": 0.8}).advice
     assert judge(0.9, {"eyeglasses": 0.95, "hand": 0.8}, options=options).advice == [
+        "Take off your glasses.",  # the occluder (the highest counted type) first
         "Move your hand away from your face.",
-        "Take off your glasses.",
     ]
 
 
@@ -244,7 +244,8 @@ def test_covered_side_follows_part_threshold_and_is_false_when_not_occluded():
             {"nose": 0.3},
             [OTHER_ADVICE.format("nose")],
         ),  # no type is sure: the general advice
-        ({"mask": 0.9, "sunglasses": 0.8}, {}, ["Remove your sunglasses.", "Remove your face mask."]),
+        ({"mask": 0.9, "sunglasses": 0.8}, {}, ["Remove your face mask.", "Remove your sunglasses."]),  # mask first
+        ({"other": 0.9, "mask": 0.55}, {}, [OTHER_ADVICE.format("face"), "Remove your face mask."]),  # as labelled
         ({"mask": 0.9, "other": 0.6}, {"mouth": 0.5}, ["Remove your face mask.", OTHER_ADVICE.format("mouth")]),
         ({"eyeglasses": 0.9}, {"left_eye": 0.3}, [OTHER_ADVICE.format("eyes")]),  # glasses do not count by default
     ],

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .alignment import CROP_SIZE, estimate_transform, warp_crop
+from .alignment import align_face
 from .io import unique_path
 from .schema import FACE_CLASSES, FaceResult, ImageResult
 
@@ -158,7 +158,7 @@ class BatchReport:
 
         pixels = face.crop
         if pixels is None and image is not None:
-            pixels = warp_crop(image, estimate_transform(np.asarray(face.landmarks, np.float32), CROP_SIZE), CROP_SIZE)
+            pixels = align_face(image, np.asarray(face.landmarks, np.float32))
         if pixels is None:
             return None
         name = f"face{self.faces:05d}.jpg"

@@ -66,7 +66,15 @@ def sort(
     files, missing = expand_inputs(sources)
     videos = [f for f in files if is_video(f)]
     analyzer = build_analyzer(
-        model, threshold, options.DEFAULT_SCORE_THRESHOLD, None, min_face, eyeglasses_occlude, 0, keep_images=True
+        model,
+        threshold,
+        options.DEFAULT_SCORE_THRESHOLD,
+        None,
+        min_face,
+        eyeglasses_occlude,
+        0,
+        keep_images=True,
+        keep_crops=report is not None,  # the report shows the crops the analysis made (no second alignment)
     )
     counts: Counter = Counter()
     errors, saver = [f"{i}: {r}" for i, r in missing], FileSaver(overwrite)

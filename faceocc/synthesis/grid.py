@@ -144,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         samples.append(synthesize(crops[j], lms[j], lib, rng, kind=args.kind, mode=args.mode))
     dt = (time.perf_counter() - t0) / args.n * 1000
     sheet = render_grid(samples, args.cols)
-    cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    if not cv2.imwrite(args.out, cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):  # OpenCV says False, not why
+        print(f"{args.out}: could not write the grid (is the folder there and writable, the suffix an image type?)")
+        return 1
     print(f"{args.out}: {args.n} samples, {dt:.2f} ms per sample")
     return 0

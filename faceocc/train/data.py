@@ -105,7 +105,7 @@ class RealOccluders:
     Synthetic cut-outs teach the shapes of flat open hands; real hands curl, rest a chin on their knuckles and press
     fingertips into a cheek. The few real occluded faces are learned by heart when they are only shown as they are;
     moved onto thousands of other faces they teach what the occluder looks like rather than which photo it is in.
-    The cut-out mask is a model's occlusion map (soft, about as coarse as its 24 x 24 grid).
+    The cut-out mask is a model's occlusion map (soft, about as coarse as its 28 x 28 grid).
     """
 
     crops: np.ndarray  # K x S x S x 3 uint8: the source faces

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..datasets import apply_audit, load_dataset, read_audit
+from ..datasets import apply_audit, load_dataset, path_suffixes, read_audit
 from .config import TrainConfig
 from .data import FaceSet
 
@@ -18,12 +18,6 @@ def _split_of(path: str, split: str) -> str:
         return split
     h = int(hashlib.md5(path.encode()).hexdigest()[:8], 16) % 10
     return "val" if h == 0 else "train"
-
-
-def _suffixes(path: str) -> list[str]:
-    """``/d/b/x.jpg`` -> [``//d/b/x.jpg``, ``d/b/x.jpg``, ``b/x.jpg``, ``x.jpg``]: longest first, on path components."""
-    parts = Path(path).parts
-    return ["/".join(parts[-n:]) for n in range(len(parts), 0, -1)]
 
 
 def _match_cached_rows(records: list, cached_paths: list[str]) -> list[int | None]:
@@ -36,13 +30,13 @@ def _match_cached_rows(records: list, cached_paths: list[str]) -> list[int | Non
         return found
     from collections import Counter
 
-    row_count = Counter(s for p in cached_paths for s in set(_suffixes(p)))
-    rec_count = Counter(s for rec in records for s in set(_suffixes(str(rec.path))))
-    row_of = {s: i for i, p in enumerate(cached_paths) for s in _suffixes(p)}
+    row_count = Counter(s for p in cached_paths for s in set(path_suffixes(p)))
+    rec_count = Counter(s for rec in records for s in set(path_suffixes(str(rec.path))))
+    row_of = {s: i for i, p in enumerate(cached_paths) for s in path_suffixes(p)}
     for k, rec in enumerate(records):
         if found[k] is None:
             found[k] = next(
-                (row_of[s] for s in _suffixes(str(rec.path)) if row_count[s] == 1 and rec_count[s] == 1), None
+                (row_of[s] for s in path_suffixes(str(rec.path)) if row_count[s] == 1 and rec_count[s] == 1), None
             )
     return found
 

@@ -44,7 +44,8 @@ class CenterFace:
         sh, sw = rgb.shape[:2]
         ph, pw = max(32, math.ceil(sh / 32) * 32), max(32, math.ceil(sw / 32) * 32)
         blob = np.zeros((1, 3, ph, pw), np.float32)
-        blob[0, :, :sh, :sw] = rgb.transpose(2, 0, 1)
+        for c in range(3):  # plane by plane: several times faster than copying the transposed view
+            blob[0, c, :sh, :sw] = rgb[:, :, c]
         heat, scale, offset, marks = self.session.run(None, {self.input_name: blob})
         return decode(heat[0, 0], scale[0], offset[0], marks[0], score_threshold)
 

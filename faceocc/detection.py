@@ -25,8 +25,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .boxes import merge as _merge
+from .boxes import nms as _nms
+from .boxes import overlaps as _overlaps
 from .centerface import CenterFace
-from .fallback import fallback_search
+from .fallback import fallback_search, second_look
 from .io import to_rgb_uint8
 from .runtime import create_session
 
@@ -41,11 +44,14 @@ _BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 
 #: Faces at least this many pixels wide at the network's input are found reliably: measured on generated photos of
 #: pasted clean faces (``faceocc.evaluate.bench.group_photo``), 97% are found at 32 px, 85% at 28, 48% at 24 and 12%
-#: at 16. Masked and hand-covered faces need about twice as many pixels.
+#: at 16; masked and hand-covered faces need about twice as many. Real val faces: ``benchmarks/face_px_recall.py``.
 DETECT_PX = 32
 #: Faces up to about this many pixels at the input are found whole (the anchors end at 512; above ~600 px boxes
 #: saturate and parts of the face are reported as faces).
 LARGEST_PX = 400
+#: Each coarser pass is this much smaller than the one before (32 / (``TILE_OVERLAP`` - 32): what a tile's overlap
+#: cannot hold whole, at least 128 px, the next pass sees at 32 px or more).
+COARSER = 0.25
 #: The fast mode's longest side (the old default): ``DetectorOptions(max_side=FAST_SIDE)``.
 FAST_SIDE = 320
 #: Automatic mode: faces from this many photo pixels are found by default, whatever the photo size (the network
@@ -59,6 +65,11 @@ TILE_OVERLAP = 160
 FALLBACKS = ("none", "tta", "centerface")
 #: The fallback enlarges small photos (searched at full resolution first) this many times.
 FALLBACK_UPSCALE = 2.0
+#: ``DetectorOptions.candidate_threshold``'s default: ``score_threshold``'s, no second look (opt in, e.g. 0.1; not
+#: tuned yet; measured with ``benchmarks/face_px_recall.py --detect``).
+CANDIDATE_THRESHOLD = 0.6
+#: The second look sees a candidate's face this many pixels wide.
+LOOK_PX = 64
 
 
 @dataclass
@@ -94,6 +105,10 @@ class DetectorOptions:
     fallback_threshold: the least CenterFace score that counts as a face (0.3: no false face on 500 face-free
         images, textures and occluder cut-outs, in the benchmark).
     fallback_side: the longest side of the fallback's passes, in network pixels (bounds its cost on large photos).
+    candidate_threshold: automatic mode: RetinaFace boxes from this score up to ``score_threshold`` (not over a face)
+        get a second look (:func:`faceocc.fallback.second_look`: RetinaFace, then CenterFace, on the crop with the
+        face at ``LOOK_PX`` px); a face found over the box is kept. Default ``score_threshold``'s: off.
+    max_candidates: at most this many candidates (the best) get a second look.
     """
 
     score_threshold: float = 0.6
@@ -109,6 +124,8 @@ class DetectorOptions:
     fallback_below: float = 0.0
     fallback_threshold: float = 0.3
     fallback_side: int = 640
+    candidate_threshold: float = CANDIDATE_THRESHOLD
+    max_candidates: int = 40
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score_threshold <= 1.0:
@@ -135,6 +152,10 @@ class DetectorOptions:
             raise ValueError(f"fallback_below must be within [0, 1], got {self.fallback_below}")
         if not 0.0 < self.fallback_threshold <= 1.0:
             raise ValueError(f"fallback_threshold must be within (0, 1], got {self.fallback_threshold}")
+        if not 0.0 < self.candidate_threshold <= 1.0:
+            raise ValueError(f"candidate_threshold must be within (0, 1], got {self.candidate_threshold}")
+        if self.max_candidates < 0:
+            raise ValueError(f"max_candidates must be >= 0, got {self.max_candidates}")
         if self.fallback_side < 32:
             raise ValueError(f"fallback_side must be at least 32 pixels, got {self.fallback_side}")
 
@@ -249,7 +270,7 @@ class FaceDetector:
         scale = min(1.0, max(FAST_SIDE / longest, scale))
         scales = [scale]
         while shortest * scales[-1] > LARGEST_PX:
-            scales.append(scales[-1] * DETECT_PX / (TILE_OVERLAP - 32))
+            scales.append(scales[-1] * COARSER)
         tiles = [self._tile_count(round(width * s), round(height * s)) for s in scales]
         return ScalePlan(scales, tiles, max(float(o.min_face_size), DETECT_PX / scale))
 
@@ -277,6 +298,7 @@ class FaceDetector:
         cx, cy = (input_scale, input_scale) if input_scale else (width / ow, height / oh)
         plan = self.plan(ow, oh)
         boxes, scores, points = self._retinaface(rgb, (ow, oh), cx, cy, plan)
+        boxes, scores, points = self._second_look(rgb, cx, cy, boxes, scores, points)
         if self._wants_fallback(boxes, scores):
             extra = self._fallback(rgb, (ow, oh))
             boxes, scores, points = (np.concatenate(parts) for parts in zip((boxes, scores, points), *extra))
@@ -309,10 +331,42 @@ class FaceDetector:
             found.append((boxes / [cx, cy, cx, cy], scores, points / [cx, cy]))
         boxes, scores, points = (np.concatenate(parts) for parts in zip(*found))
         if len(plan.scales) > 1 or plan.tiles[0] > 1:
-            boxes, scores, points = _merge(boxes, scores, points, self.options.nms_threshold)
+            boxes, scores, points = _merge(
+                boxes, scores, points, self.options.nms_threshold, self.options.score_threshold
+            )
         return boxes, scores, points
 
-    # -- the fallback -------------------------------------------------------------------------------------
+    # -- the second look and the fallback -----------------------------------------------------------------
+    @property
+    def _floor(self) -> float:
+        """The least score a RetinaFace box is kept with: the candidates' in the automatic mode."""
+        o = self.options
+        return min(o.score_threshold, o.candidate_threshold) if o.automatic else o.score_threshold
+
+    def _second_look(self, rgb: np.ndarray, cx: float, cy: float, boxes, scores, points):
+        """Faces (``score_threshold`` or more) and the candidates (below) that a second look confirms."""
+        o = self.options
+        sure = scores >= o.score_threshold
+        if sure.all():
+            return boxes, scores, points
+        order = [i for i in np.argsort(-scores) if not sure[i] and not _overlaps(boxes[i], boxes[sure])]
+        order = order[: o.max_candidates]
+        looks = []
+        if order:
+            centerface = self._centerface_detector() if o.fallback_mode == "centerface" else None
+            looks = second_look(rgb, (cx, cy), boxes[order], self._network, o.score_threshold, LOOK_PX, centerface)
+        confirmed = [f for f in looks if f is not None]
+        if not confirmed:
+            return boxes[sure], scores[sure], points[sure]
+        kept = [(boxes[sure], scores[sure], points[sure]), *confirmed]  # two candidates may have found one face
+        boxes, scores, points = (np.concatenate(parts) for parts in zip(*kept))
+        return _merge(boxes, scores, points, o.nms_threshold, o.score_threshold)
+
+    def _centerface_detector(self) -> tuple[CenterFace, float]:
+        if self._centerface is None:
+            self._centerface = CenterFace(threads=self.options.threads, device=self.device)
+        return self._centerface, self.options.fallback_threshold
+
     def _wants_fallback(self, boxes: np.ndarray, scores: np.ndarray) -> bool:
         """No RetinaFace face of ``min_face_size`` px or more (scoring ``fallback_below`` or more)."""
         o = self.options
@@ -341,27 +395,28 @@ class FaceDetector:
         passes, centerface_scale = self.fallback_passes(*size)
         centerface = None
         if centerface_scale is not None:
-            if self._centerface is None:
-                self._centerface = CenterFace(threads=self.options.threads, device=self.device)
-            centerface = (self._centerface, centerface_scale, self.options.fallback_threshold)
-        return fallback_search(rgb, size, passes, self._network, centerface)
+            detector, threshold = self._centerface_detector()
+            centerface = (detector, centerface_scale, threshold)
+        threshold = self.options.score_threshold
+        return fallback_search(rgb, size, passes, lambda level: self._network(level, threshold), centerface)
 
-    def _network(self, small: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One network pass: boxes (N x 4), scores (N,) and landmarks (N x 5 x 2) in ``small``'s pixels, after NMS."""
+    def _network(self, small: np.ndarray, floor: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One network pass: boxes (N x 4), scores (N,) and landmarks (N x 5 x 2) in ``small``'s pixels, after NMS;
+        boxes from ``floor`` (default: the candidates' score in the automatic mode, else ``score_threshold``)."""
         sh, sw = small.shape[:2]
         # The network needs sides that are multiples of 32: pad bottom/right.
         ph, pw = max(32, math.ceil(sh / 32) * 32), max(32, math.ceil(sw / 32) * 32)
-        blob = np.zeros((ph, pw, 3), dtype=np.float32)
-        blob[:sh, :sw] = small[:, :, ::-1].astype(np.float32) - _BGR_MEAN
-        blob[sh:, :] = 0.0
-        blob[:, sw:] = 0.0
-        blob = blob.transpose(2, 0, 1)[None]
+        blob = np.zeros((1, 3, ph, pw), dtype=np.float32)
+        for c, mean in enumerate(_BGR_MEAN):  # plane by plane (BGR minus the mean): 6 times faster than one HWC copy
+            plane = blob[0, c, :sh, :sw]
+            plane[:] = small[:, :, 2 - c]
+            plane -= mean
         loc, conf, landms = self.session.run(None, {self.input_name: blob})
-        return self._decode(loc[0], conf[0], landms[0], pw, ph)
+        return self._decode(loc[0], conf[0], landms[0], pw, ph, self._floor if floor is None else floor)
 
-    def _decode(self, loc, conf, landms, pw, ph):
+    def _decode(self, loc, conf, landms, pw, ph, floor: float):
         scores = conf[:, 1]
-        keep = scores >= self.options.score_threshold
+        keep = scores >= floor
         if not np.any(keep):
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 5, 2), np.float32)
         priors = _anchors(pw, ph)[keep]
@@ -371,7 +426,7 @@ class FaceDetector:
         boxes = np.hstack([centers - sizes / 2, centers + sizes / 2]) * [pw, ph, pw, ph]
         points = priors[:, None, :2] + landms.reshape(-1, 5, 2) * _VARIANCE_CENTER * priors[:, None, 2:]
         points = points * [pw, ph]
-        idx = _nms(boxes, scores, self.options.score_threshold, self.options.nms_threshold)
+        idx = _nms(boxes, scores, floor, self.options.nms_threshold)
         return boxes[idx], scores[idx], points[idx]
 
     def _tiles(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -410,36 +465,6 @@ class FaceDetector:
         if self.options.max_faces > 0:
             faces = faces[: self.options.max_faces]
         return faces
-
-
-def _nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, nms_threshold: float) -> np.ndarray:
-    """Indices kept by OpenCV's NMS (boxes as x1, y1, x2, y2)."""
-    if not len(boxes):
-        return np.zeros(0, int)
-    xywh = np.hstack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-    idx = cv2.dnn.NMSBoxes(xywh.tolist(), scores.tolist(), score_threshold, nms_threshold)
-    return np.asarray(idx, dtype=int).reshape(-1)
-
-
-def _merge(boxes, scores, points, nms_threshold: float):
-    """Merge the passes and tiles in photo pixels: NMS, then a box lying mostly (75%) inside a box at least twice
-    its area is dropped (a part of a large face that a fine pass took for a face)."""
-    idx = _nms(boxes, scores, 0.0, nms_threshold)
-    boxes, scores, points = boxes[idx], scores[idx], points[idx]
-    area = np.prod(np.maximum(boxes[:, 2:] - boxes[:, :2], 0), axis=1)
-    keep: list[int] = []
-    for i in np.argsort(-area, kind="stable"):
-        inside = False
-        for j in keep:
-            iw = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
-            ih = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
-            if iw > 0 and ih > 0 and iw * ih >= 0.75 * area[i] and area[j] >= 2 * area[i]:
-                inside = True
-                break
-        if not inside:
-            keep.append(i)
-    kept = np.array(sorted(keep), dtype=int)
-    return boxes[kept], scores[kept], points[kept]
 
 
 def _tile_spans(length: int, max_side: int) -> list[tuple[int, int]]:

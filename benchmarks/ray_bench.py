@@ -159,14 +159,21 @@ def _ray_runs(folder: Path, tmp: Path, args) -> list[dict]:
         start = time.time()
         summary = run_batch([str(folder)], tmp / f"ray{i}", analyzer, options, worker=TimedWorker)
         end, driver = time.time(), os.times()
-        others = sum(c - cpu_before.get(pid, (name, 0.0))[1] for pid, (name, c) in _ray_cpu().items())
+        others: dict[str, float] = {}
+        for pid, (name, cpu) in _ray_cpu().items():
+            others[name] = others.get(name, 0.0) + cpu - cpu_before.get(pid, (name, 0.0))[1]
         run = {"seconds": summary.seconds, "busy_actor_s": summary.worker_seconds}
         run["overhead_s"] = summary.seconds - summary.worker_seconds / args.workers
         run["driver_cpu_s"] = driver.user + driver.system - driver_before.user - driver_before.system
-        run["ray_processes_cpu_s"] = others
+        run["ray_processes_cpu_s"] = sum(others.values())
+        run["ray_processes"] = {k: round(v, 2) for k, v in sorted(others.items(), key=lambda kv: -kv[1])[:6]}
         run.update(_timeline(tmp / f"log{i}", start, end, args.workers))
         runs.append(run)
-        print(f"ray run {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in run.items()), file=sys.stderr)
+        print(
+            f"ray run {i}: " + ", ".join(f"{k} {v:.2f}" for k, v in run.items() if k != "ray_processes"),
+            file=sys.stderr,
+        )
+        print(f"  CPU seconds of Ray's processes: {run['ray_processes']}", file=sys.stderr)
     return runs
 
 
@@ -233,6 +240,7 @@ def _report(args, local: list[float], ray_start: float, runs: list[dict], cli: l
             "overhead_parts_s": {k: _median(runs, k) for k in parts},
             "driver_cpu_s": _median(runs, "driver_cpu_s"),
             "ray_processes_cpu_s": _median(runs, "ray_processes_cpu_s"),
+            "ray_processes_last_run": runs[-1].get("ray_processes"),
         },
         "ray_vs_local": local_s / wall,
     }

@@ -167,6 +167,15 @@ def test_a_run_writes_to_and_resumes_from_a_filesystem_uri(tmp_path):
     assert (tmp_path / "other" / "mine.txt").read_text() == "a user's file"
 
 
+def test_the_batch_command_analyses_with_the_options_given(tmp_path):
+    # an input that names nothing: committed by the driver, no Ray started; run.json holds the analyzer's options
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "gone.jpg"), "--out", str(out), "--smallest-face", "40", "--device", "cpu", "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert json.loads((out / "run.json").read_text())["config"]["analyzer"]["detector"]["smallest_face"] == 40
+
+
 def test_analyze_on_ray_refuses_what_the_ray_engine_does_not_have(tmp_path):
     photo = tmp_path / "a.jpg"
     photo.write_bytes(b"")

@@ -6,8 +6,9 @@ of ``--runs`` runs:
 
 - local: ``faceocc analyze DIR --workers W --threads 1 --jsonl FILE -q``, a cold process: Python start, imports,
   the main process's analyzer, W spawned processes (imports, an analyzer each), the analysis, the JSON Lines;
-- ray: ``faceocc.batch.run_batch`` in this (warm) driver with W actors of 1 CPU on a local Ray started once (its
-  start is reported apart: a cluster is started once for many jobs). Included: listing the inputs, opening a new
+- ray: ``faceocc.batch.run_batch`` in this (warm) driver with W actors of 1 CPU on a local Ray started once, and
+  warmed up by a run on W photos (both reported apart, ``start_s`` and ``warmup_s``: a cluster is started once for
+  many jobs, and Ray Data starts its helper actors on the first). Included: listing the inputs, opening a new
   output folder, Ray Data's execution, starting the W actors (a Ray worker process each: imports, an analyzer), the
   analysis, the commits (Parquet + JSON Lines);
 - ray_cli (unless ``--no-cli``): ``faceocc batch DIR --out NEW --address CLUSTER --num-workers W -q``, a cold process
@@ -144,6 +145,17 @@ def _median(runs: list[dict], key: str) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def _warm_up(folder: Path, tmp: Path, workers: int) -> float:
+    """Seconds of a first run on ``workers`` photos: Ray Data starts its helper actors once per cluster (each imports
+    Ray Data), as a cluster that has run a job before already has them."""
+    from faceocc.batch import BatchOptions, run_batch
+    from faceocc.pipeline import AnalyzerOptions
+
+    photos = sorted(str(p) for p in folder.glob("*.jpg"))[:workers]
+    options = BatchOptions(num_workers=workers, progress=False)
+    return run_batch(photos, tmp / "warmup", AnalyzerOptions(device="cpu", threads=1), options).seconds
+
+
 def _ray_runs(folder: Path, tmp: Path, args) -> list[dict]:
     """``args.runs`` runs of ``run_batch`` with the timed actor; each run's numbers."""
     from faceocc.batch import BatchOptions, run_batch
@@ -198,15 +210,31 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
     ray_start = time.perf_counter() - start
+    warmup = _warm_up(folder, tmp, args.workers)
     runs = _ray_runs(folder, tmp, args)
     address = ray.get_runtime_context().gcs_address
     cli = [] if args.no_cli else [_cli(folder, args.workers, tmp / f"cli{i}", address) for i in range(args.runs)]
     ray.shutdown()
     result = _report(args, local, ray_start, runs, cli, [load, os.getloadavg()])
+    result["ray"]["warmup_s"] = warmup
     print(json.dumps(result, indent=1))
+    print(_headline(result), file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
+
+
+def _headline(result: dict) -> str:
+    """The numbers to read first, in two lines."""
+    ray_, parts = result["ray"], result["ray"]["overhead_parts_s"]
+    first = (
+        f"ray / local throughput: {result['ray_vs_local']:.2f} (ray {ray_['median_s']:.1f} s, local "
+        f"{result['local']['median_s']:.1f} s for {result['photos']} photos; "
+        f"{ray_['per_actor_photos_per_s']:.1f} photos/s per busy actor)"
+    )
+    named = ("actor_start", "gaps", "tail", "drain")
+    split = ", ".join(f"{k} {parts[k]:.2f}" for k in named if parts.get(k) is not None)
+    return f"{first}\nray overhead (wall - busy / workers): {ray_['overhead_s']:.2f} s; its parts: {split}"
 
 
 def _report(args, local: list[float], ray_start: float, runs: list[dict], cli: list[float], load) -> dict:

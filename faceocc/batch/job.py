@@ -101,9 +101,10 @@ def run_batch(
     jsonl: str | Path | bool = True,
     worker: type = AnalyzeWorker,
 ) -> BatchSummary:
-    """Analyse ``inputs`` (:func:`faceocc.batch.inputs.list_inputs`) into the folder ``out``
-    (:mod:`faceocc.batch.store`), resuming the run it holds. ``jsonl``: True for ``out/records.jsonl``, a path, or
-    False for none. ``worker`` is the actor class (:class:`AnalyzeWorker`)."""
+    """Analyse ``inputs`` (:func:`faceocc.batch.inputs.list_inputs`) into the folder ``out``, a local path
+    (:mod:`faceocc.batch.store`) or a filesystem URI (:mod:`faceocc.batch.remote`), resuming the run it holds.
+    ``jsonl``: True for ``out/records.jsonl`` (``out/records/part-N.jsonl`` under a URI), a local path, or False for
+    none. ``worker`` is the actor class (:class:`AnalyzeWorker`)."""
     started = time.perf_counter()
     options = options or BatchOptions()
     analyzer = replace(analyzer or AnalyzerOptions(), keep_crops=False, keep_images=False, keep_maps=False)

@@ -86,6 +86,13 @@ def test_the_ray_engine_writes_the_records_of_the_local_engine(local_ray, media,
     errors = {r["path"]: r["error"] for r in rows if r["error"]}
     assert errors == {r["path"]: r["error"] for r in expected if r["error"]}
 
+    # faceocc analyze --engine ray: the same records, in the local engine's order, where --jsonl says
+    args = ["analyze", str(media), missing, "--engine", "ray", "--num-workers", "2", "--device", "cpu", "-q"]
+    on_ray = runner.invoke(app, [*args, "--jsonl", str(tmp_path / "ray.jsonl")])
+    assert on_ray.exit_code == 1, on_ray.output
+    lines = [(tmp_path / name).read_text().splitlines() for name in ("local.jsonl", "ray.jsonl")]
+    assert [json.loads(line) for line in lines[1]] == [json.loads(line) for line in lines[0]]
+
 
 @pytest.mark.slow  # > 20 s on a loaded 2-core machine: Ray and its actors start
 def test_a_run_resumes_where_it_stopped(local_ray, media, tmp_path):
@@ -131,6 +138,54 @@ def test_a_killed_actor_loses_and_repeats_no_record(local_ray, media, tmp_path):
     records = _records(tmp_path / "out" / "records.jsonl")
     assert [r["path"] for r in records] == sorted(photos)
     assert summary.stats["images"] == 4 and len(summary.errors) == 1
+
+
+def test_a_run_writes_to_and_resumes_from_a_filesystem_uri(tmp_path):
+    # inputs that name nothing are committed by the driver (no Ray needed); the folder is a file:// URI
+    out = f"file://{tmp_path}/out"
+    names = [str(tmp_path / "gone-1.jpg"), str(tmp_path / "gone-2.jpg")]
+    first = run_batch(names[:1], out, OPTIONS)
+    assert first.errors and first.where.startswith(out)
+    records = tmp_path / "out" / "records"
+    (records / "part-000007.jsonl").write_text('{"path": "a commit cut short"}\n')
+    (tmp_path / "out" / "faces" / ".part-000007.parquet.tmp").write_bytes(b"PAR1")
+    second = run_batch(names, out, OPTIONS)
+    assert second.skipped == 1 and len(second.errors) == 1
+    lines = [json.loads(line) for part in sorted(records.iterdir()) for line in part.read_text().splitlines()]
+    assert [r["path"] for r in lines] == names and all(r["error"] for r in lines)
+    assert sorted(pq.read_table(tmp_path / "out" / "faces").column("input").to_pylist()) == names
+    assert sorted(p.name for p in (tmp_path / "out" / "faces").iterdir()) == [
+        "part-000000.parquet",
+        "part-000001.parquet",
+    ]
+    with pytest.raises(OutputError, match="other options"):
+        run_batch(names, out, AnalyzerOptions(device="cpu", threads=1, model="other.onnx"))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.txt").write_text("a user's file")
+    with pytest.raises(OutputError, match="holds no faceocc batch"):
+        run_batch(names, f"file://{tmp_path}/other", OPTIONS)
+    assert (tmp_path / "other" / "mine.txt").read_text() == "a user's file"
+
+
+def test_the_batch_command_analyses_with_the_options_given(tmp_path):
+    # an input that names nothing: committed by the driver, no Ray started; run.json holds the analyzer's options
+    out = tmp_path / "out"
+    args = ["batch", str(tmp_path / "gone.jpg"), "--out", str(out), "--smallest-face", "40", "--device", "cpu", "-q"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert json.loads((out / "run.json").read_text())["config"]["analyzer"]["detector"]["smallest_face"] == 40
+
+
+def test_analyze_on_ray_refuses_what_the_ray_engine_does_not_have(tmp_path):
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(b"")
+    result = runner.invoke(app, ["analyze", str(photo), "--engine", "ray", "--crops", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "--crops" in result.output and "--engine ray" in result.output
+    result = runner.invoke(app, ["analyze", "rtsp://camera/1", "--engine", "ray"])
+    assert result.exit_code == 2 and "rtsp://camera/1" in result.output
+    result = runner.invoke(app, ["analyze", str(photo), "--engine", "spark"])
+    assert result.exit_code == 2 and "not an engine" in result.output
+    assert not (tmp_path / "c").exists()
 
 
 def test_without_ray_the_command_names_the_extra(monkeypatch, tmp_path):

@@ -6,6 +6,7 @@
   structs) and the JSON line of each record, made from :mod:`faceocc.schema`;
 - ``worker``: the actor of the pool: one :class:`faceocc.pipeline.Analyzer` each, images and whole videos;
 - ``store``: the output folder: Parquet parts and the JSON Lines file, committed together, read back to resume;
+- ``remote``: the same under a pyarrow filesystem URI (the JSON lines as one object per commit);
 - ``job``: :func:`run_batch`, the whole run.
 
 Ray (the ``faceocc[ray]`` extra) is imported only by ``job`` when a run starts.

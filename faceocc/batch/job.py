@@ -17,7 +17,7 @@ from typing import Any
 from ..pipeline import AnalyzerOptions
 from ..schema import error_result
 from . import rows
-from .inputs import list_inputs
+from .inputs import is_uri, list_inputs
 from .store import JSONL, Store
 from .worker import AnalyzeWorker, VideoSettings
 
@@ -51,7 +51,8 @@ class BatchOptions:
 class BatchSummary:
     """What a run did: the counts of ``faceocc analyze``'s summary, and where its time went."""
 
-    out: Path
+    out: str  # the output folder (a path or a URI)
+    where: str  # where its rows went
     jsonl: Path | None
     inputs: int = 0
     skipped: int = 0  # done by an earlier run
@@ -100,18 +101,18 @@ def run_batch(
     jsonl: str | Path | bool = True,
     worker: type = AnalyzeWorker,
 ) -> BatchSummary:
-    """Analyse ``inputs`` (:func:`faceocc.batch.inputs.list_inputs`) into the folder ``out``
-    (:mod:`faceocc.batch.store`), resuming the run it holds. ``jsonl``: True for ``out/records.jsonl``, a path, or
-    False for none. ``worker`` is the actor class (:class:`AnalyzeWorker`)."""
+    """Analyse ``inputs`` (:func:`faceocc.batch.inputs.list_inputs`) into the folder ``out``, a local path
+    (:mod:`faceocc.batch.store`) or a filesystem URI (:mod:`faceocc.batch.remote`), resuming the run it holds.
+    ``jsonl``: True for ``out/records.jsonl`` (``out/records/part-N.jsonl`` under a URI), a local path, or False for
+    none. ``worker`` is the actor class (:class:`AnalyzeWorker`)."""
     started = time.perf_counter()
     options = options or BatchOptions()
     analyzer = replace(analyzer or AnalyzerOptions(), keep_crops=False, keep_images=False, keep_maps=False)
     if not analyzer.threads:
         analyzer = replace(analyzer, threads=options.cpus_per_worker)
     config = {"analyzer": _without_threads(asdict(analyzer)), "video": asdict(options.video)}
-    jsonl_path = Path(out) / JSONL if jsonl is True else (Path(jsonl) if jsonl else None)
-    store = Store.open(out, jsonl_path, config)
-    summary = BatchSummary(store.out, store.jsonl, dropped_bytes=store.dropped_bytes)
+    store = _open_store(out, jsonl, config)
+    summary = BatchSummary(str(out), store.where, store.jsonl, dropped_bytes=store.dropped_bytes)
     sources, missing = list_inputs(list(inputs))
     summary.inputs = len(sources) + len(missing)
     todo = [s for s in sources if s not in store.done]
@@ -124,6 +125,17 @@ def run_batch(
         _analyse(todo, store, summary, analyzer, options, worker)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _open_store(out: str | Path, jsonl: str | Path | bool, config: dict[str, Any]) -> Store:
+    """The output folder: local (JSON Lines in ``OUT/records.jsonl`` for ``jsonl=True``) or a filesystem URI (JSON
+    Lines as ``OUT/records/part-N.jsonl`` for ``jsonl=True``); a ``jsonl`` path is a local file for both."""
+    path = Path(jsonl) if jsonl and jsonl is not True else None
+    if is_uri(str(out)):
+        from .remote import RemoteStore
+
+        return RemoteStore.open_uri(str(out), path, config, records=jsonl is True)
+    return Store.open(out, Path(out) / JSONL if jsonl is True else path, config)
 
 
 def _without_threads(config: dict[str, Any]) -> dict[str, Any]:
@@ -147,16 +159,11 @@ def _analyse(todo: list[str], store: Store, summary: BatchSummary, analyzer, opt
     context.enable_progress_bars = options.progress
     cpus = max(1, options.cpus_per_worker)
     summary.workers = options.num_workers or max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
-    # blocks of whole batches, several per actor: the pool stays busy and a lost actor redoes little
-    per_block = max(
-        options.batch_size, math.ceil(len(todo) / (summary.workers * 4) / options.batch_size) * options.batch_size
-    )
-    per_block = min(per_block, 64 * options.batch_size)
-    blocks = [pa.table({"input": todo[i : i + per_block]}) for i in range(0, len(todo), per_block)]
-    dataset = ray.data.from_arrow(blocks).map_batches(
+    blocks, batch_size = _blocks(len(todo), summary.workers, options.batch_size)
+    dataset = ray.data.from_items([{"input": name} for name in todo], override_num_blocks=blocks).map_batches(
         worker,
         fn_constructor_args=(analyzer, options.video),
-        batch_size=options.batch_size,
+        batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=summary.workers),
         num_cpus=cpus,
@@ -176,6 +183,18 @@ def _analyse(todo: list[str], store: Store, summary: BatchSummary, analyzer, opt
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _blocks(inputs: int, workers: int, batch_size: int) -> tuple[int, int]:
+    """(blocks, inputs per actor call): the inputs are cut into about 16 blocks (Ray Data tasks) per actor, so that
+    the actors finish together (the last task of one actor is all another waits for) and a lost actor redoes little;
+    a block holds 1 to 64 batches (a task costs the driver a few milliseconds), fewer inputs than a batch only
+    when there are too few inputs to keep every actor busy."""
+    per_block = math.ceil(inputs / (workers * 16) / batch_size) * batch_size
+    per_block = min(max(per_block, batch_size), 64 * batch_size)
+    if inputs < workers * batch_size:
+        per_block = batch_size = max(1, math.ceil(inputs / workers))
+    return max(1, math.ceil(inputs / per_block)), batch_size
 
 
 def _commit(store: Store, summary: BatchSummary, table) -> None:

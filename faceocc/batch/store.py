@@ -49,6 +49,11 @@ class Store:
     def parts(self) -> Path:
         return self.out / PARTS
 
+    @property
+    def where(self) -> str:
+        """Where the rows go, for people."""
+        return str(self.parts)
+
     @classmethod
     def open(cls, out: str | Path, jsonl: Path | None, config: dict[str, Any]) -> Store:
         """Open ``out`` to continue the run it holds (its options must be ``config``) or to start one there (a new or
@@ -58,10 +63,8 @@ class Store:
         config = json.loads(json.dumps(config))
         if run_file.exists():
             saved = json.loads(run_file.read_text())
-            if saved.get("config") != config:
-                changed = sorted(
-                    k for k in {*config, *saved.get("config", {})} if config.get(k) != saved["config"].get(k)
-                )
+            changed = changed_options(config, saved.get("config", {}))
+            if changed:
                 raise OutputError(
                     f"{out}: holds a run with other options ({', '.join(changed)}); resume it with the same "
                     "options, or give another folder"
@@ -92,20 +95,23 @@ class Store:
             meta = table.schema.metadata or {}
             self.jsonl_end = max(self.jsonl_end, int(meta.get(_END, b"0")))
             self.next_part = max(self.next_part, int(part.stem.split("-")[1]) + 1)
-        if self.jsonl is None:
-            return
+        if self.jsonl is not None:
+            self._cut_jsonl(self.jsonl_end)
+
+    def _cut_jsonl(self, end: int) -> None:
+        """Cut the JSON Lines file back to ``end`` bytes (what the committed parts hold)."""
+        assert self.jsonl is not None
+        self.jsonl_end = end
         size = self.jsonl.stat().st_size if self.jsonl.exists() else 0
-        if size < self.jsonl_end:
-            raise OutputError(f"{self.jsonl}: shorter than the committed parts say ({size} < {self.jsonl_end} bytes)")
-        if size > self.jsonl_end:
+        if size < end:
+            raise OutputError(f"{self.jsonl}: shorter than the committed parts say ({size} < {end} bytes)")
+        if size > end:
             with open(self.jsonl, "r+b") as fh:
-                fh.truncate(self.jsonl_end)
-            self.dropped_bytes = size - self.jsonl_end
+                fh.truncate(end)
+            self.dropped_bytes = size - end
 
     def commit(self, table) -> None:
         """Write the rows of whole inputs (a worker table: the Parquet columns and the JSON line of each record)."""
-        import pyarrow.parquet as pq
-
         if table.num_rows == 0:
             return
         if self.jsonl is not None:
@@ -115,10 +121,22 @@ class Store:
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.jsonl_end = fh.tell()
-        parquet = table.drop_columns([LINE]).replace_schema_metadata({_END: str(self.jsonl_end).encode()})
-        name = f"part-{self.next_part:06d}.parquet"
-        tmp = self.parts / f".{name}.tmp"
-        pq.write_table(parquet, tmp)
-        os.replace(tmp, self.parts / name)
+        self._write_part(table.replace_schema_metadata({_END: str(self.jsonl_end).encode()}), self._part_name())
         self.next_part += 1
-        self.done.update(parquet.column("input").to_pylist())
+        self.done.update(table.column("input").to_pylist())
+
+    def _part_name(self) -> str:
+        return f"part-{self.next_part:06d}.parquet"
+
+    def _write_part(self, table, name: str) -> None:
+        """Write a part (``table`` without its JSON lines) whole or not at all."""
+        import pyarrow.parquet as pq
+
+        tmp = self.parts / f".{name}.tmp"
+        pq.write_table(table.drop_columns([LINE]), tmp)
+        os.replace(tmp, self.parts / name)
+
+
+def changed_options(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:
+    """The options (top-level keys) in which a run's ``config`` differs from the ``saved`` one."""
+    return sorted(k for k in {*config, *saved} if config.get(k) != saved.get(k))

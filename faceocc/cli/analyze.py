@@ -343,6 +343,9 @@ def analyze(
     workers: int = typer.Option(
         1, min=1, help="Photos: analyse in this many processes (one model each; records stay in input order)."
     ),
+    engine: str = typer.Option("local", "--engine", help="local, or ray: analyse on Ray Data (faceocc[ray])."),
+    address: str | None = typer.Option(None, "--address", help="--engine ray: join this cluster (auto, ray://...)."),
+    num_workers: int | None = typer.Option(None, "--num-workers", min=1, help="--engine ray: actors (default: CPUs)."),
     quiet: bool = options.quiet("No progress bar or summary."),
 ):
     """Analyze photos and videos: one JSON record per image (or video frame) with every face's occlusion report.
@@ -377,6 +380,15 @@ def analyze(
         smallest_face=smallest_face,
         device=device,
     )
+    if engine != "local" or address or num_workers:
+        from .batch import REFUSED, analyze_on_ray, batch_options
+
+        if engine != "ray":
+            fail(f"--engine {engine}: not an engine (local or ray); --address and --num-workers need --engine ray")
+        analyzer.close()  # each actor builds its own
+        given = (csv_out, annotate, crops, report, tracks, tracks_csv, include_map, camera is not None)
+        settings = batch_options(every_n, fps, video, address, num_workers, threads, quiet)
+        return analyze_on_ray(list(inputs or []), jsonl, analyzer, settings, quiet, dict(zip(REFUSED, given)))
     try:
         for out_dir in (annotate, crops):
             if out_dir is not None:

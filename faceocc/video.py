@@ -274,6 +274,7 @@ class VideoRun:
             m = replace(m, scores=track.scores)
         face = decide(m, self.analyzer.options.policy, self.analyzer.model.threshold)
         face.track_id = track.id
+        face.raw_occlusion_score = None if raw is None else raw.occlusion_score
         if not self.analyzer.options.keep_maps:
             face.occlusion_map = None
         if self.analyzer.options.keep_crops:

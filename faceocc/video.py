@@ -70,6 +70,11 @@ DEFAULT_PREFETCH = 4
 DEFAULT_FALLBACK_EVERY = 3
 #: a live source that stops delivering frames is opened again up to this many times in a row
 DEFAULT_RECONNECT = 3
+#: with no face in view, the detector runs early when this share of a coarse grey copy of the frame (every 16th pixel)
+#: changed by more than ENTRY_LEVELS grey levels since the last detector run: a person coming into view ...
+ENTRY_SHARE, ENTRY_LEVELS = 0.005, 25
+#: ... but not within this many frames of the last run (a camera that pans costs the detector every few frames only)
+ENTRY_GAP = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,9 @@ class VideoOptions:
     prefetch: frames decoded ahead in a background thread (0: decode in the analysing thread).
     overlap: classify a frame in a worker thread while the next one is located (False: one frame at a time).
     fallback_every: with no face tracked, the detector's fallback runs on every N-th detector run (1: on every run).
+    early_entry: with no face in view, the detector also runs as soon as the picture changes (``ENTRY_SHARE``), at
+        most every ``ENTRY_GAP`` frames: a face coming into an empty view is found within ``ENTRY_GAP`` frames, not
+        ``detect_every`` - 1 (with faces in view, a new one is found at the next scheduled run).
     reconnect: a camera or live stream that stops delivering frames is opened again up to this many times in a row
         (0: never); ``reconnect_wait_s`` seconds pass before the first attempt, twice as many before the next...
     """
@@ -95,6 +103,7 @@ class VideoOptions:
     prefetch: int = DEFAULT_PREFETCH
     overlap: bool = True
     fallback_every: int = DEFAULT_FALLBACK_EVERY
+    early_entry: bool = True
     reconnect: int = DEFAULT_RECONNECT
     reconnect_wait_s: float = 1.0
 
@@ -159,6 +168,7 @@ class VideoRun:
         self.reconnects = 0  # times a live source was opened again
         self._since_detect: int | None = None
         self._empty_runs = 0  # detector runs in a row with no face in view
+        self._seen: np.ndarray | None = None  # a coarse grey copy of the last detector run's frame
         self._live: list[Track] = []  # the tracks of the last frame's result
         self._min_face: dict[tuple[int, int], float] = {}
         self._readers = [self.reader]
@@ -240,9 +250,11 @@ class VideoRun:
             lost = self.flow.propagate(self._live)
         timings["track"] = time.perf_counter() - t
         since = self._since_detect
-        if since is not None and since + 1 < self.options.detect_every and not lost:
+        if since is not None and since + 1 < self.options.detect_every and not lost and not self._entered(image, since):
             self._since_detect = since + 1
             return [(track, _as_detection(track, image.shape)) for track in self._live]
+        if self.options.early_entry:
+            self._seen = _coarse(image)
         t = time.perf_counter()
         # with no face in view the fallback runs on every fallback_every-th run only; with one, on every run
         fallback = bool(self.tracker.tracks) or self._empty_runs % self.options.fallback_every == 0
@@ -264,6 +276,15 @@ class VideoRun:
             self.flow.seed(found)
         self._live = [track for track, _ in placed]
         return placed
+
+    def _entered(self, image: np.ndarray, since: int) -> bool:
+        """No face in view, and the picture changed since the last detector run (something came into view)."""
+        if not self.options.early_entry or self._live or since + 1 < ENTRY_GAP or self._seen is None:
+            return False
+        coarse = _coarse(image)
+        if coarse.shape != self._seen.shape:
+            return True
+        return float(np.mean(np.abs(coarse - self._seen) > ENTRY_LEVELS)) > ENTRY_SHARE
 
     def _decide(self, track: Track, m: FaceMeasurement, crop, index: int, time_s: float | None) -> FaceResult:
         """The verdict of one tracked face: :func:`faceocc.policy.decide` on the measurement with the track's
@@ -356,6 +377,11 @@ class VideoRun:
             "reconnects": self.reconnects,
             "tracks": [s.to_dict() for s in self.summaries()],
         }
+
+
+def _coarse(image: np.ndarray) -> np.ndarray:
+    """Every 16th pixel of the frame's green channel (close to its brightness), as signed integers."""
+    return image[::16, ::16, 1].astype(np.int16)
 
 
 def _as_detection(track: Track, shape) -> Detection:

@@ -110,3 +110,18 @@ def test_overlapped_classification_gives_the_same_records(analyzer, face_clip):
     assert [r.frame for r in overlapped] == list(range(10))
     for a, b in zip(one_by_one, overlapped):
         assert [f.to_dict() for f in a.faces] == [f.to_dict() for f in b.faces]
+
+
+def test_a_face_entering_an_empty_view_is_found_at_once(analyzer, face_clip, tmp_path):
+    """The detector ran at frame 0 on an empty view; the face comes in at frame 4: found at frame 4, not 10."""
+    cap = cv2.VideoCapture(str(face_clip))
+    face = [cap.read()[1][:, :, ::-1] for _ in range(10)]
+    cap.release()
+    empty = np.full((H, W, 3), 127, np.uint8)
+    clip = _write(tmp_path / "entry.avi", [empty] * 4 + face[:8])
+    run = analyzer.analyze_video(clip, detect_every=10)
+    assert [bool(r.faces) for r in run] == [False] * 4 + [True] * 8 and run.detector_runs == 2
+    late = analyzer.analyze_video(clip, detect_every=10, early_entry=False)
+    assert [bool(r.faces) for r in late].index(True) == 10  # the next scheduled run
+    still = analyzer.analyze_video(_write(tmp_path / "still.avi", [empty] * 12), detect_every=10)
+    assert len(list(still)) == 12 and still.detector_runs == 2  # an unchanging view: only the scheduled runs

@@ -125,3 +125,26 @@ def test_a_face_entering_an_empty_view_is_found_at_once(analyzer, face_clip, tmp
     assert [bool(r.faces) for r in late].index(True) == 10  # the next scheduled run
     still = analyzer.analyze_video(_write(tmp_path / "still.avi", [empty] * 12), detect_every=10)
     assert len(list(still)) == 12 and still.detector_runs == 2  # an unchanging view: only the scheduled runs
+
+
+def test_cpu_threads_sleep_instead_of_spinning(monkeypatch):
+    """Two or more fixed intra-op threads do not spin (they stole the cores of decoding and classification)."""
+    from faceocc import runtime
+
+    entries = {}
+
+    class FakeSession:
+        def __init__(self, source, sess_options=None, providers=None):
+            try:
+                spin = sess_options.get_session_config_entry("session.intra_op.allow_spinning")
+            except RuntimeError:  # not set: onnxruntime's default (spinning)
+                spin = None
+            entries[sess_options.intra_op_num_threads] = spin
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(runtime.ort, "InferenceSession", FakeSession)
+    for threads in (1, 2, 4):
+        runtime.create_session(b"model", threads=threads, device="cpu")
+    assert entries == {1: None, 2: "0", 4: "0"}

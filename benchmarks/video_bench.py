@@ -35,6 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+#: the checkout's faceocc is measured, not an installed one
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def _person(height: int) -> tuple[np.ndarray, np.ndarray]:
     """The astronaut's head and shoulders (RGB) scaled to ``height`` px, and an oval alpha mask for it."""

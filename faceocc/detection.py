@@ -281,14 +281,18 @@ class FaceDetector:
 
     # -- detection ----------------------------------------------------------------------------------------
     def detect(
-        self, image: np.ndarray, original_size: tuple[int, int] | None = None, input_scale: float | None = None
+        self,
+        image: np.ndarray,
+        original_size: tuple[int, int] | None = None,
+        input_scale: float | None = None,
+        fallback: bool = True,
     ) -> list[Detection]:
         """Detect faces in an RGB image (HxWx3 uint8; grayscale, RGBA and 16-bit are converted).
 
         ``image`` may be a reduced copy of a photo of ``original_size`` (width, height) pixels, e.g. a JPEG decoded
         at 1/2, 1/4 or 1/8 (``input_scale``; default: the ratio of the widths): the passes are planned for the
         photo and the boxes and landmarks are returned in its pixels. Where RetinaFace finds no face, the fallback
-        (``DetectorOptions.fallback``) looks again.
+        (``DetectorOptions.fallback``) looks again, unless ``fallback`` is False (a video does so on face-free frames).
         """
         rgb = to_rgb_uint8(np.asarray(image))
         height, width = rgb.shape[:2]
@@ -299,7 +303,7 @@ class FaceDetector:
         plan = self.plan(ow, oh)
         boxes, scores, points = self._retinaface(rgb, (ow, oh), cx, cy, plan)
         boxes, scores, points = self._second_look(rgb, cx, cy, boxes, scores, points)
-        if self._wants_fallback(boxes, scores):
+        if fallback and self._wants_fallback(boxes, scores):
             extra = self._fallback(rgb, (ow, oh))
             boxes, scores, points = (np.concatenate(parts) for parts in zip((boxes, scores, points), *extra))
             boxes, scores, points = _merge(boxes, scores, points, self.options.nms_threshold)

@@ -55,6 +55,10 @@ FACE_FIELDS: dict[str, tuple[str, str]] = {
     "assessable": ("boolean", "false when the face is too small or its detection too uncertain"),
     "reason": ("string?", "why the face could not be assessed"),
     "track_id": ("integer?", "video frames only: the face's track (the same person from frame to frame)"),
+    "raw_occlusion_score": (
+        "number?",
+        "video frames only: the model's score of this frame alone (occlusion_score is smoothed along the track)",
+    ),
     "crop_file": ("string?", "the aligned crop file the command line wrote (--crops); null when none was written"),
 }
 
@@ -85,6 +89,7 @@ class FaceResult:
     assessable: bool = True
     reason: str | None = None
     track_id: int | None = None  # video frames only
+    raw_occlusion_score: float | None = None  # video frames only: this frame's own score, before smoothing
     crop_file: str | None = None  # the crop file ``faceocc analyze --crops`` wrote
     occlusion_map: np.ndarray | None = field(default=None, repr=False, compare=False)  # M x M, canonical frame
     crop: np.ndarray | None = field(default=None, repr=False, compare=False)  # aligned RGB crop
@@ -112,6 +117,8 @@ class FaceResult:
         }
         if self.track_id is not None:
             d["track_id"] = self.track_id
+        if self.raw_occlusion_score is not None:
+            d["raw_occlusion_score"] = _round(self.raw_occlusion_score)
         d["crop_file"] = self.crop_file
         if include_map and self.occlusion_map is not None:
             d["occlusion_map"] = np.round(self.occlusion_map, 3).tolist()

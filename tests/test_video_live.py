@@ -6,6 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from test_video import _write  # the same clip writer
 
 from faceocc.io import InputError
 
@@ -18,14 +19,6 @@ def analyzer():
     from faceocc.pipeline import Analyzer
 
     return Analyzer(threads=1, device="cpu")
-
-
-def _write(path, frames, fps=10.0):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
-    for f in frames:
-        writer.write(np.ascontiguousarray(f[:, :, ::-1]))
-    writer.release()
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from typing import Any
 from ..io import unique_path
 from .inputs import filesystem
 from .rows import LINE
-from .store import _END, PARTS, RUN_FILE, OutputError, Store, changed_options
+from .store import _END, PARTS, RUN_FILE, OutputError, Store, check_same_options
 
 RECORDS = "records"
 
@@ -54,12 +54,7 @@ class RemoteStore(Store):
         if handle.get_file_info(run_file).type == pafs.FileType.File:
             with handle.open_input_stream(run_file) as stream:
                 saved = json.loads(stream.read())
-            changed = changed_options(config, saved.get("config", {}))
-            if changed:
-                raise OutputError(
-                    f"{uri}: holds a run with other options ({', '.join(changed)}); resume it with the same "
-                    "options, or give another folder"
-                )
+            check_same_options(uri, config, saved)
             jsonl = Path(saved["jsonl"]) if saved.get("jsonl") else None
             store = cls(Path(base), jsonl, fs=handle, base=base, records=saved.get("records", records), uri=uri)
             store._read_remote_parts()

@@ -63,12 +63,7 @@ class Store:
         config = json.loads(json.dumps(config))
         if run_file.exists():
             saved = json.loads(run_file.read_text())
-            changed = changed_options(config, saved.get("config", {}))
-            if changed:
-                raise OutputError(
-                    f"{out}: holds a run with other options ({', '.join(changed)}); resume it with the same "
-                    "options, or give another folder"
-                )
+            check_same_options(out, config, saved)
             store = cls(out, Path(saved["jsonl"]) if saved.get("jsonl") else None)
             store._read_parts()
             return store
@@ -135,6 +130,16 @@ class Store:
         tmp = self.parts / f".{name}.tmp"
         pq.write_table(table.drop_columns([LINE]), tmp)
         os.replace(tmp, self.parts / name)
+
+
+def check_same_options(where, config: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Refuse to resume the run saved at ``where`` (its run file's contents: ``saved``) with other options."""
+    changed = changed_options(config, saved.get("config", {}))
+    if changed:
+        raise OutputError(
+            f"{where}: holds a run with other options ({', '.join(changed)}); resume it with the same "
+            "options, or give another folder"
+        )
 
 
 def changed_options(config: dict[str, Any], saved: dict[str, Any]) -> list[str]:

@@ -375,3 +375,35 @@ def test_default_detect_every_is_documented():
     params = inspect.signature(analyze).parameters
     assert f"Default {DEFAULT_DETECT_EVERY}." in params["detect_every"].default.help
     assert f"Default {DEFAULT_SMOOTH}." in params["smooth"].default.help
+    from faceocc.video import DEFAULT_FALLBACK_EVERY, DEFAULT_RECONNECT
+
+    assert f"Default {DEFAULT_FALLBACK_EVERY}." in params["fallback_every"].default.help
+    assert f"Default {DEFAULT_RECONNECT}." in params["reconnect"].default.help
+
+
+def test_cli_video_options_reach_the_video_run(sunglasses_clip, tmp_path, monkeypatch):
+    from faceocc import pipeline
+
+    seen = []
+    real = pipeline.VideoRun
+
+    def recording(*args, options, **kwargs):
+        seen.append(options)
+        return real(*args, options=options, **kwargs)
+
+    monkeypatch.setattr(pipeline, "VideoRun", recording)
+    outs = {}
+    for name, flags in {
+        "default": [],
+        "changed": ["--no-overlap", "--no-early-entry", "--fallback-every", "1", "--reconnect", "0"],
+    }.items():
+        out = tmp_path / f"{name}.jsonl"
+        res = runner.invoke(app, ["analyze", str(sunglasses_clip), "--jsonl", str(out), "-q", "--threads", "1", *flags])
+        assert res.exit_code == 0, res.output
+        outs[name] = [[f["occluded"] for f in json.loads(line)["faces"]] for line in out.read_text().splitlines()]
+    default, changed = seen
+    assert (default.overlap, default.early_entry, default.fallback_every, default.reconnect) == (True, True, 3, 3)
+    assert (changed.overlap, changed.early_entry, changed.fallback_every, changed.reconnect) == (False, False, 1, 0)
+    assert outs["changed"] == outs["default"]  # the same verdicts, frame by frame, on this file
+    res = runner.invoke(app, ["analyze", str(sunglasses_clip), "--fallback-every", "0"])
+    assert res.exit_code == 2 and "--fallback-every" in res.output

@@ -332,6 +332,28 @@ def analyze(
         help="Videos: weight of the newest frame in each track's moving average of the "
         "scores (1: no smoothing). Default 0.3.",
     ),
+    fallback_every: int | None = typer.Option(
+        None,
+        "--fallback-every",
+        min=1,
+        help="Videos: with no face tracked, run the second (fallback) detector on every N-th detector run. Default 3.",
+    ),
+    early_entry: bool = typer.Option(
+        True,
+        "--early-entry/--no-early-entry",
+        help="Videos: with no face in view, also detect as soon as the picture changes, so a face entering an "
+        "empty view is found at once.",
+    ),
+    overlap: bool = typer.Option(
+        True, "--overlap/--no-overlap", help="Videos: classify a frame in a thread while the next is located."
+    ),
+    reconnect: int | None = typer.Option(
+        None,
+        "--reconnect",
+        min=0,
+        help="Cameras and streams: open a stream that stops delivering frames again up to N times in a row "
+        "(0: never). Default 3.",
+    ),
     tracks: Path | None = typer.Option(None, "--tracks", help="Videos: write the per-track summary here as JSON."),
     tracks_csv: Path | None = typer.Option(None, "--tracks-csv", help="Videos: write the per-track summary as CSV."),
     camera: int | None = typer.Option(None, "--camera", min=0, help="Analyse this webcam (as input camera:N)."),
@@ -365,7 +387,9 @@ def analyze(
     targets = {"--jsonl": jsonl or Path("-"), "--csv": csv_out, "--tracks": tracks, "--tracks-csv": tracks_csv}
     _check_outputs(targets, overwrite)
     files, streams, missing = _split_inputs(inputs, camera)
-    video = {k: v for k, v in (("detect_every", detect_every), ("smooth", smooth)) if v is not None}
+    given_video = {"detect_every": detect_every, "smooth": smooth, "fallback_every": fallback_every}
+    given_video |= {"reconnect": reconnect, "early_entry": early_entry, "overlap": overlap}
+    video = {k: v for k, v in given_video.items() if v is not None and v is not True}  # True: the default
     analyzer = build_analyzer(
         model,
         threshold,

@@ -70,11 +70,13 @@ DEFAULT_PREFETCH = 4
 DEFAULT_FALLBACK_EVERY = 3
 #: a live source that stops delivering frames is opened again up to this many times in a row
 DEFAULT_RECONNECT = 3
-#: with no face in view, the detector runs early when this share of a coarse grey copy of the frame (every 16th pixel)
-#: changed by more than ENTRY_LEVELS grey levels since the last detector run: a person coming into view ...
+#: the detector runs early when this share of a coarse grey copy of the frame (every 16th pixel)
+#: changed by more than ENTRY_LEVELS grey levels since the last detector run, away from the people in view: a person
+#: coming into view ...
 ENTRY_SHARE, ENTRY_LEVELS = 0.005, 25
 #: ... but not within this many frames of the last run (a camera that pans costs the detector every few frames only)
 ENTRY_GAP = 3
+_COARSE = 16  # the change test looks at every 16th pixel
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,9 @@ class VideoOptions:
     prefetch: frames decoded ahead in a background thread (0: decode in the analysing thread).
     overlap: classify a frame in a worker thread while the next one is located (False: one frame at a time).
     fallback_every: with no face tracked, the detector's fallback runs on every N-th detector run (1: on every run).
-    early_entry: with no face in view, the detector also runs as soon as the picture changes (``ENTRY_SHARE``), at
-        most every ``ENTRY_GAP`` frames: a face coming into an empty view is found within ``ENTRY_GAP`` frames, not
-        ``detect_every`` - 1 (with faces in view, a new one is found at the next scheduled run).
+    early_entry: the detector also runs as soon as the picture changes (``ENTRY_SHARE``) away from the faces in view
+        and the people below them, at most every ``ENTRY_GAP`` frames: a face coming into view, empty or not, is
+        found within ``ENTRY_GAP`` frames, not ``detect_every`` - 1.
     reconnect: a camera or live stream that stops delivering frames is opened again up to this many times in a row
         (0: never); ``reconnect_wait_s`` seconds pass before the first attempt, twice as many before the next...
     """
@@ -278,13 +280,16 @@ class VideoRun:
         return placed
 
     def _entered(self, image: np.ndarray, since: int) -> bool:
-        """No face in view, and the picture changed since the last detector run (something came into view)."""
-        if not self.options.early_entry or self._live or since + 1 < ENTRY_GAP or self._seen is None:
+        """The picture changed since the last detector run away from the faces in view and the people below them
+        (something came into view)."""
+        if not self.options.early_entry or since + 1 < ENTRY_GAP or self._seen is None:
             return False
         coarse = _coarse(image)
         if coarse.shape != self._seen.shape:
             return True
-        return float(np.mean(np.abs(coarse - self._seen) > ENTRY_LEVELS)) > ENTRY_SHARE
+        changed = np.abs(coarse - self._seen) > ENTRY_LEVELS
+        away = _away_from_people(changed.shape, [track.box for track in self._live])
+        return float(np.count_nonzero(changed & away)) > ENTRY_SHARE * changed.size
 
     def _decide(self, track: Track, m: FaceMeasurement, crop, index: int, time_s: float | None) -> FaceResult:
         """The verdict of one tracked face: :func:`faceocc.policy.decide` on the measurement with the track's
@@ -381,7 +386,18 @@ class VideoRun:
 
 def _coarse(image: np.ndarray) -> np.ndarray:
     """Every 16th pixel of the frame's green channel (close to its brightness), as signed integers."""
-    return image[::16, ::16, 1].astype(np.int16)
+    return image[::_COARSE, ::_COARSE, 1].astype(np.int16)
+
+
+def _away_from_people(shape: tuple[int, ...], boxes: list[np.ndarray]) -> np.ndarray:
+    """Where in a :func:`_coarse` frame a change means something new: not within a face's width beside a tracked
+    face, nor in the column below it (the person's own moving head and body)."""
+    away = np.ones(shape[:2], bool)
+    for x0, y0, x1, y1 in boxes:
+        w, h = x1 - x0, y1 - y0
+        left, right = int(max(0, (x0 - w) // _COARSE)), int(max(0, -(-(x1 + w) // _COARSE)))
+        away[int(max(0, (y0 - h) // _COARSE)) :, left:right] = False
+    return away
 
 
 def _as_detection(track: Track, shape) -> Detection:

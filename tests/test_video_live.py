@@ -141,3 +141,26 @@ def test_cpu_threads_sleep_instead_of_spinning(monkeypatch):
     for threads in (1, 2, 4):
         runtime.create_session(b"model", threads=threads, device="cpu")
     assert entries == {1: None, 2: "0", 4: "0"}
+
+
+def test_a_face_entering_beside_a_tracked_one_is_found_early(analyzer, astronaut, tmp_path):
+    """One face is tracked from frame 0; a second comes in on the right at frame 4: found by frame 4 + ENTRY_GAP,
+    not at the next scheduled run (frame 10); with the first face moving alone, no early runs."""
+    from faceocc.video import ENTRY_GAP
+
+    face = cv2.resize(astronaut[20:260, 100:340], (110, 110), interpolation=cv2.INTER_AREA)
+    frames = []
+    for i in range(12):
+        canvas = np.full((H, W, 3), 127, np.uint8)
+        canvas[60:170, 5 + 2 * i : 115 + 2 * i] = face  # moving slowly right
+        if i >= 4:
+            canvas[60:170, 205:315] = face
+        frames.append(canvas)
+    run = analyzer.analyze_video(_write(tmp_path / "second.avi", frames), detect_every=10)
+    counts = [len(r.faces) for r in run]
+    assert counts[:4] == [1] * 4 and counts.index(2) <= 4 + ENTRY_GAP, counts
+    late = analyzer.analyze_video(_write(tmp_path / "second.avi", frames), detect_every=10, early_entry=False)
+    assert [len(r.faces) for r in late].index(2) == 10
+    alone = analyzer.analyze_video(_write(tmp_path / "alone.avi", [f.copy() for f in frames[:4]] * 3), detect_every=10)
+    list(alone)
+    assert alone.detector_runs == 2  # frames 0 and 10: the tracked face's own motion starts no early run

@@ -387,9 +387,8 @@ def analyze(
     targets = {"--jsonl": jsonl or Path("-"), "--csv": csv_out, "--tracks": tracks, "--tracks-csv": tracks_csv}
     _check_outputs(targets, overwrite)
     files, streams, missing = _split_inputs(inputs, camera)
-    given_video = {"detect_every": detect_every, "smooth": smooth, "fallback_every": fallback_every}
-    given_video |= {"reconnect": reconnect, "early_entry": early_entry, "overlap": overlap}
-    video = {k: v for k, v in given_video.items() if v is not None and v is not True}  # True: the default
+    counts = {"detect_every": detect_every, "smooth": smooth, "fallback_every": fallback_every, "reconnect": reconnect}
+    video = {k: v for k, v in counts.items() if v is not None} | {"early_entry": early_entry, "overlap": overlap}
     analyzer = build_analyzer(
         model,
         threshold,

@@ -200,6 +200,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--time-sample", type=int, default=60, help="photos per set that are timed (default 60)")
     p.add_argument("--pasted", action="store_true", help="also the mask set pasted into 640 x 480 pictures")
     p.add_argument("--no-cost", action="store_true", help="leave out the cost table by photo size")
+    p.add_argument(
+        "--candidate",
+        type=float,
+        default=None,
+        help="DetectorOptions.candidate_threshold (default: the detector's, 0.1; 0.6 turns the second look off)",
+    )
     p.add_argument("--misses", action="store_true", help="list the photos where no face is found (and false faces)")
     args = p.parse_args(argv)
     cv2.setNumThreads(args.threads)
@@ -222,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.fallbacks.split(","):
-        options = DetectorOptions(threads=args.threads, fallback=name, **({"max_side": 320} if args.fast else {}))
+        extra = {"max_side": 320} if args.fast else {}
+        if args.candidate is not None:
+            extra["candidate_threshold"] = args.candidate
+        options = DetectorOptions(threads=args.threads, fallback=name, **extra)
         detector = FaceDetector(options, device="cpu")
         got = {k: measure(detector, v, args.runs, args.time_sample) for k, v in sets.items() if v}
         cells = []

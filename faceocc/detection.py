@@ -62,9 +62,10 @@ TILE_OVERLAP = 160
 FALLBACKS = ("none", "tta", "centerface")
 #: The fallback enlarges small photos (searched at full resolution first) this many times.
 FALLBACK_UPSCALE = 2.0
-#: ``DetectorOptions.candidate_threshold``'s default: ``score_threshold``'s, no second look (opt in, e.g. 0.1; not
-#: tuned yet; measured with ``benchmarks/face_px_recall.py --detect``).
-CANDIDATE_THRESHOLD = 0.6
+#: ``DetectorOptions.candidate_threshold``'s default: boxes from 0.1 get a second look. Wild val faces 32 px wide at the
+#: input: 89% found, not 80%; masked ones 40%, not 28% (``benchmarks/face_px_recall.py --detect``); no more false faces
+#: on 521 face-free images (``benchmarks/masked_detection.py --split val``). 0.6 turns it off.
+CANDIDATE_THRESHOLD = 0.1
 #: The second look sees a candidate's face this many pixels wide.
 LOOK_PX = 64
 
@@ -94,17 +95,15 @@ class DetectorOptions:
         also enlarged ``FALLBACK_UPSCALE`` times, plain and mirrored; see :meth:`FaceDetector.fallback_passes`), then
         CenterFace on the photo at up to ``fallback_side`` px; "tta" only the RetinaFace passes; "none" nothing.
         None (default): "centerface" in the automatic mode, "none" in the fixed (fast) mode, which stays as it was
-        (see :attr:`fallback_mode`). Faces found so are ordinary detections (box, score, 5 landmarks in photo
-        pixels); a CenterFace face carries CenterFace's own score (at least ``fallback_threshold``, often below
-        ``score_threshold``). Photos where RetinaFace finds a face pay nothing.
+        (see :attr:`fallback_mode`). Its faces are ordinary detections; a CenterFace face carries CenterFace's own
+        score (``fallback_threshold`` or more, often below ``score_threshold``). Photos with a sure face pay nothing.
     fallback_below: the fallback also runs where RetinaFace's best face (of ``min_face_size`` px or more) scores
         below this (0, default: only where it finds none; faces it found stay, merged with the fallback's by NMS).
-    fallback_threshold: the least CenterFace score that counts as a face (0.3: no false face on 500 face-free
-        images, textures and occluder cut-outs, in the benchmark).
+    fallback_threshold: the least CenterFace score that counts as a face (0.3: no false face on 500 face-free images).
     fallback_side: the longest side of the fallback's passes, in network pixels (bounds its cost on large photos).
-    candidate_threshold: automatic mode: RetinaFace boxes from this score up to ``score_threshold`` (not over a face)
-        get a second look (:func:`faceocc.fallback.second_look`: RetinaFace, then CenterFace, on the crop with the
-        face at ``LOOK_PX`` px); a face found over the box is kept. Default ``score_threshold``'s: off.
+    candidate_threshold: automatic mode: RetinaFace boxes from this score (``CANDIDATE_THRESHOLD``, 0.1) up to
+        ``score_threshold`` (not over a face) get a second look (:func:`faceocc.fallback.second_look`: RetinaFace, then
+        CenterFace, on the crop with the face at ``LOOK_PX`` px); a face found over the box is kept. 0.6: off.
     max_candidates: at most this many candidates (the best) get a second look.
     """
 
@@ -369,12 +368,13 @@ class FaceDetector:
         return self._centerface, self.options.fallback_threshold
 
     def _wants_fallback(self, boxes: np.ndarray, scores: np.ndarray) -> bool:
-        """No RetinaFace face of ``min_face_size`` px or more (scoring ``fallback_below`` or more)."""
+        """No sure face (``score_threshold``, ``fallback_below`` or more) of ``min_face_size`` px or more: a face only
+        a second look's CenterFace confirmed (below ``score_threshold``) leaves the fallback to find it surely."""
         o = self.options
         if o.fallback_mode == "none":
             return False
         sizes = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        return not np.any(scores[sizes >= o.min_face_size] >= max(o.fallback_below, 1e-9))
+        return not np.any(scores[sizes >= o.min_face_size] >= max(o.fallback_below, o.score_threshold))
 
     def fallback_passes(self, width: int, height: int) -> tuple[list[tuple[float, bool]], float | None]:
         """The fallback's RetinaFace passes for a ``width`` x ``height`` photo, as (scale, mirrored), and the scale of

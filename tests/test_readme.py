@@ -2,7 +2,9 @@
 
 - Every ```python block runs, in order, in a scratch folder holding the bundled ``examples/`` and the files the
   interface tour names (``photo.jpg``, ``a.jpg``, ``b.png``, ``clip.mp4``). Where a ```text block follows one, what
-  the block prints must match it (doctest rules: ``...`` stands for any text, whitespace runs are equal).
+  the block prints must match it (doctest rules: ``...`` stands for any text, whitespace runs are equal; a number
+  with a decimal point may differ by up to ``SCORE_TOLERANCE``: onnxruntime's kernels, and so the scores' last
+  digits, differ between CPUs and versions).
 - Every ``$ faceocc ...`` line of a ```console block runs there too (as ``python -m faceocc``, this checkout's
   code); its standard output and error must match the lines under it. ```bash blocks are reference, not run.
 - The per-face field table lists exactly the fields of ``faceocc.schema.FACE_FIELDS`` (plus ``occlusion_map``,
@@ -32,8 +34,19 @@ CHECKER = doctest.OutputChecker()
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
+#: How far a printed score may be from the README's (seen: 0.18 / 0.20 for one face on two machines).
+SCORE_TOLERANCE = 0.03
+_NUMBER = re.compile(r"-?\d+\.\d+")
+
+
 def _matches(expected: str, got: str) -> bool:
-    return CHECKER.check_output(expected.rstrip() + "\n", got.rstrip() + "\n", FLAGS)
+    if CHECKER.check_output(expected.rstrip() + "\n", got.rstrip() + "\n", FLAGS):
+        return True
+    want, have = _NUMBER.findall(expected), _NUMBER.findall(got)
+    if len(want) != len(have) or any(abs(float(a) - float(b)) > SCORE_TOLERANCE for a, b in zip(want, have)):
+        return False
+    blank = (_NUMBER.sub("#", text.rstrip()) + "\n" for text in (expected, got))
+    return CHECKER.check_output(*blank, FLAGS)
 
 
 @pytest.fixture(scope="module")

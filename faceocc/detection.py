@@ -62,10 +62,10 @@ TILE_OVERLAP = 160
 FALLBACKS = ("none", "tta", "centerface")
 #: The fallback enlarges small photos (searched at full resolution first) this many times.
 FALLBACK_UPSCALE = 2.0
-#: ``DetectorOptions.candidate_threshold``'s default: boxes from 0.1 get a second look. Wild val faces 32 px wide at the
-#: input: 89% found, not 80%; masked ones 40%, not 28% (``benchmarks/face_px_recall.py --detect``); no more false faces
-#: on 521 face-free images (``benchmarks/masked_detection.py --split val``). 0.6 turns it off.
-CANDIDATE_THRESHOLD = 0.1
+#: ``DetectorOptions.candidate_threshold``'s default: boxes from 0.2 get a second look. Wild val faces 32 px wide at the
+#: input: 85% found, not 80% (0.1: 89%); masked ones 36%, not 28% (0.1: 40%; ``benchmarks/face_px_recall.py --detect``);
+#: 0.1 costs 40-50% more on large photos with few faces (textures). 0.6 turns it off.
+CANDIDATE_THRESHOLD = 0.2
 #: The second look sees a candidate's face this many pixels wide.
 LOOK_PX = 64
 
@@ -101,7 +101,7 @@ class DetectorOptions:
         below this (0, default: only where it finds none; faces it found stay, merged with the fallback's by NMS).
     fallback_threshold: the least CenterFace score that counts as a face (0.3: no false face on 500 face-free images).
     fallback_side: the longest side of the fallback's passes, in network pixels (bounds its cost on large photos).
-    candidate_threshold: automatic mode: RetinaFace boxes from this score (``CANDIDATE_THRESHOLD``, 0.1) up to
+    candidate_threshold: automatic mode: RetinaFace boxes from this score (``CANDIDATE_THRESHOLD``, 0.2) up to
         ``score_threshold`` (not over a face) get a second look (:func:`faceocc.fallback.second_look`: RetinaFace, then
         CenterFace, on the crop with the face at ``LOOK_PX`` px); a face found over the box is kept. 0.6: off.
     max_candidates: at most this many candidates (the best) get a second look.

@@ -45,7 +45,8 @@ def test_the_wheel_holds_models_licences_and_metadata(tmp_path):
     info = next(n.split("/")[0] for n in names if n.endswith(".dist-info/METADATA"))
     licences = {n for n in names if n.startswith(f"{info}/licenses/")}
     models = f"{info}/licenses/faceocc/models"
-    assert {f"{info}/licenses/LICENSE", f"{models}/CENTERFACE_LICENSE.md", f"{models}/RETINAFACE_LICENSE.md"} <= licences
+    wanted = {f"{info}/licenses/LICENSE", f"{models}/CENTERFACE_LICENSE.md", f"{models}/RETINAFACE_LICENSE.md"}
+    assert wanted <= licences
     meta = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
     assert "License-Expression: MIT" in meta and "Classifier: Programming Language :: Python :: 3.11" in meta
     assert "Provides-Extra: evaluate" in meta and "Provides-Extra: serve" in meta

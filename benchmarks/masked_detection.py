@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faceocc.detection import FALLBACKS, DetectorOptions, FaceDetector  # noqa: E402
+from faceocc.detection import CANDIDATE_THRESHOLD, FALLBACKS, DetectorOptions, FaceDetector  # noqa: E402
 from faceocc.io import to_rgb_uint8  # noqa: E402
 
 #: skimage pictures without a face (astronaut, camera and the like are left out).
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         "--candidate",
         type=float,
         default=None,
-        help="DetectorOptions.candidate_threshold (default: the detector's, 0.1; 0.6 turns the second look off)",
+        help=f"DetectorOptions.candidate_threshold (default {CANDIDATE_THRESHOLD}; 0.6 turns the second look off)",
     )
     p.add_argument("--misses", action="store_true", help="list the photos where no face is found (and false faces)")
     args = p.parse_args(argv)

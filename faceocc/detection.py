@@ -98,7 +98,7 @@ class DetectorOptions:
         (see :attr:`fallback_mode`). Its faces are ordinary detections; a CenterFace face carries CenterFace's own
         score (``fallback_threshold`` or more, often below ``score_threshold``). Photos with a sure face pay nothing.
     fallback_below: the fallback also runs where RetinaFace's best face (of ``min_face_size`` px or more) scores
-        below this (0, default: only where it finds none; faces it found stay, merged with the fallback's by NMS).
+        below this (0, default: only where no face scores ``score_threshold``; found faces stay, merged by NMS).
     fallback_threshold: the least CenterFace score that counts as a face (0.3: no false face on 500 face-free images).
     fallback_side: the longest side of the fallback's passes, in network pixels (bounds its cost on large photos).
     candidate_threshold: automatic mode: RetinaFace boxes from this score (``CANDIDATE_THRESHOLD``, 0.2) up to

@@ -28,3 +28,11 @@ def test_second_look_confirms_a_face_and_not_a_blank_patch():
     assert np.abs(box - face.box).max() < 0.1 * face.size
     opted_in = FaceDetector(DetectorOptions(threads=1, candidate_threshold=0.1)).detect(photo)
     assert len(opted_in) == 1
+
+
+def test_a_face_only_centerface_confirmed_does_not_stop_the_fallback():
+    detector = FaceDetector(DetectorOptions(threads=1))
+    box = np.array([[10, 10, 110, 110]], np.float32)
+    assert detector._wants_fallback(box, np.array([0.35], np.float32))  # below score_threshold: look again
+    assert not detector._wants_fallback(box, np.array([0.9], np.float32))
+    assert detector._wants_fallback(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))

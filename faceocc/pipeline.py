@@ -187,7 +187,9 @@ class Analyzer:
         # a full-resolution decode needed by the crops counts as decoding, not aligning
         photo.timings["align"] = time.perf_counter() - t - (photo.timings.get("decode", 0.0) - decoded)
         t = time.perf_counter()
-        out = self.model.predict(np.stack(crops)) if crops else None
+        # the mirror look (faces near the threshold looked at twice) centres on the threshold in force
+        threshold = self.options.policy.threshold(self.model.threshold)
+        out = self.model.predict(np.stack(crops), threshold=threshold) if crops else None
         photo.timings["classify"] = time.perf_counter() - t
         rows = {i: j for j, i in enumerate(todo)}
         measured: list[FaceMeasurement] = []

@@ -23,6 +23,8 @@ OCCLUDING_TYPES = ("mask", "sunglasses", "hand", "other")
 PART_NAMES = ("right_eye", "left_eye", "nose", "mouth", "chin")
 UPPER_PARTS = ("right_eye", "left_eye")
 LOWER_PARTS = ("nose", "mouth", "chin")
+#: for each part, the index of the part it is in the crop's mirror image (the eyes swap sides)
+MIRRORED_PARTS = (1, 0, 2, 3, 4)
 #: the outputs every faceocc ONNX model has, in this order
 MODEL_OUTPUTS = ("occluded", "occluders", "parts", "coverage", "occlusion_map")
 #: the class of a face (``faceocc sort`` folders): its occluder when occluded, else eyeglasses or clean

@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wild", type=Path, required=True, help="the wild folder (manifest.csv, val_labels.csv)")
     p.add_argument("--fpr", type=float, default=0.02, help="the clean-face false-positive rate (default 0.02)")
     p.add_argument("--flip", action="store_true", help="also score the mean of each crop and its mirror image")
+    p.add_argument("--ensemble", action="store_true", help="also score the mean of all the models' scores")
     args = p.parse_args(argv)
 
     from faceocc.evaluate.metrics import roc_auc
@@ -57,13 +58,20 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
 
+    scores, flipped = [], []
     for path in args.models:
         model = OcclusionModel(str(path))
         s = model.predict(crops, batch_size=128).occluded
+        scores.append(s)
         line(path.name, s)
         if args.flip:
             mirrored = model.predict(np.ascontiguousarray(crops[:, :, ::-1]), batch_size=128).occluded
-            line(path.name + " +flip", (s + mirrored) / 2)
+            flipped.append((s + mirrored) / 2)
+            line(path.name + " +flip", flipped[-1])
+    if args.ensemble and len(scores) > 1:
+        line(f"mean of {len(scores)} models", np.mean(scores, axis=0))
+        if args.flip:
+            line(f"mean of {len(scores)} models +flip", np.mean(flipped, axis=0))
     return 0
 
 

@@ -80,11 +80,37 @@ def export(
     threshold: float | None = typer.Option(
         None, help="Operating threshold stored in the model (default: the checkpoint's threshold; 0.5 if it has none)."
     ),
+    mirror_average: bool = typer.Option(
+        False,
+        "--mirror-average",
+        help="Build mirror averaging into the files: each crop and its mirror image are predicted and the outputs "
+        "averaged (more accurate, twice the network's cost per face).",
+    ),
+    mirror_margin: float | None = typer.Option(
+        None,
+        "--mirror-margin",
+        min=0.0,
+        max=1.0,
+        help="Store the mirror look in the files (faceocc format): faces whose score is within this of the threshold "
+        "are looked at again in the mirror image and the two averaged (the shipped default: 0.25).",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ):
     """Export a trained checkpoint to ONNX (fp32, optional int8, or the binary224 drop-in classifier)."""
     needs_extra("export", "train", "torch", "onnx")
     from ..train.export import export_binary224, export_onnx, quantize_int8
+    from ..train.mirror import add_mirror_average, set_mirror_margin
+
+    def mirrored(path: Path) -> None:
+        if mirror_average:
+            typer.echo(json.dumps(add_mirror_average(path, path)))
+        if mirror_margin is not None:
+            typer.echo(json.dumps(set_mirror_margin(path, mirror_margin)))
+
+    if mirror_average and mirror_margin:
+        fail("use --mirror-average (every face twice, in the graph) or --mirror-margin (faces near the threshold)")
+    if mirror_margin is not None and format == "binary224":
+        fail("--mirror-margin needs the faceocc format (a drop-in classifier cannot look twice): use --mirror-average")
 
     if not checkpoint.is_file():
         fail(f"{checkpoint}: checkpoint not found")
@@ -94,6 +120,7 @@ def export(
             fail(f"{target} exists; use --force to overwrite it")
     if format == "binary224":
         typer.echo(json.dumps(export_binary224(checkpoint, out, threshold=threshold)))
+        mirrored(out)
         return
     if format != "faceocc":
         fail(f"unknown format {format!r}: use faceocc or binary224")
@@ -105,9 +132,11 @@ def export(
             export_onnx(checkpoint, out, sample=sample[:16] if sample is not None else None, threshold=threshold)
         )
     )
-    if int8:
+    if int8:  # quantized from the single-pass graph, then both files mirrored
         assert sample is not None
         typer.echo(json.dumps(quantize_int8(out, int8_out, sample)))
+        mirrored(int8_out)
+    mirrored(out)
 
 
 def calibration_crops(path: Path, count: int):

@@ -60,6 +60,7 @@ class TrainConfig:
     # the network also learns
     teacher: str = ""
     distill_weight: float = 1.0  # weight of the teacher terms (verdict, types and map) next to the label losses
+    teacher_mirror: bool = False  # learn the mean of the teacher's outputs on each crop and its mirror image
     # evaluation and stopping
     val_synth: int = 600  # synthetic validation faces (fixed seed)
     threshold: float | None = None  # operating threshold validation judges verdicts at and the checkpoint keeps
@@ -100,6 +101,8 @@ class TrainConfig:
             )
         if not 0.0 <= self.transplant_prob <= 1.0:
             raise ValueError(f"config: transplant_prob must be between 0 and 1, got {self.transplant_prob}")
+        if self.teacher_mirror and not self.teacher:
+            raise ValueError("config: teacher_mirror=true needs a teacher")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("config: epochs and batch_size must be >= 1")
 

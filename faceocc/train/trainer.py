@@ -80,11 +80,23 @@ def _batch_loss(
         if x.shape[-1] != teacher.input_size:
             x = torch.nn.functional.interpolate(x, size=(teacher.input_size,) * 2, mode="bilinear", align_corners=False)
         with torch.no_grad():
-            t_logits, t_map = teacher.forward_logits(x)
+            t_logits, t_map = _teacher_logits(teacher, x, config.teacher_mirror)
         d_loss = distillation_loss(logits, map_logits, t_logits, t_map)
         total = total + config.distill_weight * d_loss
         parts["distill"] = d_loss.item()
     return total, parts
+
+
+def _teacher_logits(teacher: OcclusionNet, x: torch.Tensor, mirror: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's class and map logits for ``x``; with ``mirror``, those of the mean of its probabilities on each
+    crop and its mirror image (what a mirror-averaged model file, ``faceocc.train.mirror``, predicts)."""
+    logits, map_logits = teacher.forward_logits(x)
+    if not mirror:
+        return logits, map_logits
+    m_logits, m_map = teacher.forward_logits(x.flip(-1))
+    probs = (torch.sigmoid(logits) + torch.sigmoid(m_logits)) / 2  # occluded and the types: no side to swap
+    maps = (torch.sigmoid(map_logits) + torch.sigmoid(m_map.flip(-1))) / 2
+    return torch.logit(probs, eps=1e-6), torch.logit(maps, eps=1e-6)
 
 
 def _check_files(config: TrainConfig) -> None:

@@ -5,7 +5,7 @@
 >>> [(f.occluded, f.occluder, f.coverage, f.advice) for f in result.faces]
 """
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 from .detection import DetectorOptions, FaceDetector  # noqa: E402
 from .io import InputError  # noqa: E402

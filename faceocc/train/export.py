@@ -220,7 +220,7 @@ def _float_stem(nodes) -> list[str]:
     """The nodes of the backbone's first two blocks. Quantized, their rounding is carried through every later layer:
     for v0.9.0's weights int8 moved scores by up to 0.13 on 256 calibration crops (the bundled masked astronaut's
     mask score 0.66 -> 0.51, so it read as "other"); with these two blocks in float, 0.04 (0.65), for a few hundred
-    bytes and about 0.3 ms."""
+    bytes and no measurable time."""
     return [n.name for n in nodes if n.name.startswith(FLOAT_STEM)]
 
 

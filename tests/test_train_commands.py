@@ -282,3 +282,30 @@ def test_export_help_names_the_real_threshold_default():
     res = runner.invoke(app, ["export", "--help"], env={"COLUMNS": "240", "TERM": "dumb"})
     text = " ".join(res.output.replace("│", " ").split())
     assert res.exit_code == 0 and "default: the checkpoint's threshold" in text and "(default: 0.5)" not in text
+
+
+@pytest.mark.slow  # two fp32 exports (about 10 s of CPU)
+def test_export_writes_the_mirror_look_or_mirror_averaging(tmp_path, tiny_checkpoint):
+    from faceocc.train.mirror import is_mirror_averaged
+
+    res = runner.invoke(
+        app, ["export", str(tiny_checkpoint), str(tmp_path / "a.onnx"), "--mirror-average", "--mirror-margin", "0.2"]
+    )
+    assert res.exit_code == 2 and "use --mirror-average" in res.output and not (tmp_path / "a.onnx").exists()
+    res = runner.invoke(
+        app,
+        ["export", str(tiny_checkpoint), str(tmp_path / "b.onnx"), "--format", "binary224", "--mirror-margin", "0.2"],
+    )
+    assert res.exit_code == 2 and "needs the faceocc format" in res.output and not (tmp_path / "b.onnx").exists()
+
+    res = runner.invoke(app, ["export", str(tiny_checkpoint), str(tmp_path / "look.onnx"), "--mirror-margin", "0.2"])
+    assert res.exit_code == 0, res.output
+    look = OcclusionModel(tmp_path / "look.onnx")
+    assert look.mirror_margin == 0.2 and not is_mirror_averaged(look.metadata)
+    res = runner.invoke(app, ["export", str(tiny_checkpoint), str(tmp_path / "avg.onnx"), "--mirror-average"])
+    assert res.exit_code == 0, res.output
+    averaged = OcclusionModel(tmp_path / "avg.onnx")
+    assert averaged.mirror_margin == 0 and is_mirror_averaged(averaged.metadata)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 112, 112, 3), dtype=np.uint8)
+    both = OcclusionModel(tmp_path / "look.onnx", mirror_margin=1.0).predict(crops)  # two looks at every face
+    np.testing.assert_allclose(averaged.predict(crops).occluded, both.occluded, atol=1e-5)

@@ -31,7 +31,7 @@ import numpy as np
 from ..model import FORMAT as FULL_FORMAT
 from ..model import MIRROR_MARGIN_KEY
 from ..schema import MIRRORED_PARTS
-from .export import BINARY_FORMAT
+from .export import BINARY_FORMAT, _set_metadata
 
 #: metadata key that marks a mirror-averaged file (the value says what it means)
 MIRROR_KEY = "test_time_mirror"
@@ -150,11 +150,7 @@ def set_mirror_margin(path: str | Path, margin: float) -> dict:
         raise ValueError(f"{path}: the mirror look needs a full faceocc model (format {meta.get('faceocc_format')!r})")
     if is_mirror_averaged(meta):
         raise ValueError(f"{path}: already mirror-averaged in its graph")
-    meta[MIRROR_MARGIN_KEY] = f"{margin:g}"
-    del model.metadata_props[:]
-    for key, value in meta.items():
-        model.metadata_props.add(key=key, value=value)
-    onnx.save(model, str(path))
+    _set_metadata(Path(path), {**meta, MIRROR_MARGIN_KEY: f"{margin:g}"})
     return {"path": str(path), MIRROR_MARGIN_KEY: margin}
 
 
